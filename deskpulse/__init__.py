@@ -1,0 +1,1 @@
+"""deskpulse: live KPIs, SLA clocks and alerts for service desks."""
