@@ -1,0 +1,72 @@
+"""The `deskpulse` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from deskpulse.settings import get_settings
+
+
+def _stack_cmd(args: argparse.Namespace) -> int:
+    from deskpulse.stack import Stack, StackError
+
+    stack = Stack(get_settings(), log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        if args.action == "up":
+            statuses = stack.up(args.services or None)
+        elif args.action == "down":
+            stack.down(args.services or None, wipe=args.wipe)
+            return 0
+        else:
+            statuses = stack.status(args.services or None)
+    except StackError as exc:
+        print(f"deskpulse stack {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([s.__dict__ for s in statuses], indent=2))
+    else:
+        print(f"{'service':<13} {'address':<16} {'health':<9} {'owner':<20} detail")
+        for s in statuses:
+            owner = f"deskpulse pid {s.pid}" if s.managed else "external"
+            health = "healthy" if s.healthy else "DOWN"
+            print(f"{s.name:<13} {s.address:<16} {health:<9} {owner:<20} {s.detail}")
+    return 0 if all(s.healthy for s in statuses) else 1
+
+
+def _add_stack(sub) -> None:
+    p = sub.add_parser("stack", help="run the local stack: Kafka, Redis, Prometheus, Alertmanager")
+    p.add_argument("action", choices=["up", "status", "down"])
+    p.add_argument("services", nargs="*", help="only these (kafka, redis, prometheus, alertmanager)")
+    p.add_argument("--wipe", action="store_true", help="with down: also delete the services' data")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(func=_stack_cmd)
+
+
+def _add_module(sub, name: str, module: str, help: str) -> None:
+    """A subcommand whose arguments and body live in `module` (add_arguments, run)."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    p = sub.add_parser(name, help=help, description=(mod.__doc__ or "").strip() or None)
+    mod.add_arguments(p)
+    p.set_defaults(func=mod.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deskpulse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_stack(sub)
+    _add_module(sub, "simulate", "deskpulse.simulator.cli", "run the simulated desk")
+    _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

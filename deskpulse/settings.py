@@ -1,0 +1,101 @@
+"""Typed settings, read from DESKPULSE_* environment variables (and an optional .env file).
+
+One object for the whole product. Secrets are SecretStr so they never show in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+TOPIC_KINDS = ("tickets", "surveys", "deadletter", "kpis", "alerts")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DESKPULSE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Where the local stack keeps jars, data, logs and process ids (git-ignored).
+    state_dir: Path = PROJECT_ROOT / ".deskpulse"
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9193  # not 9093: that is Alertmanager's
+    kafka_version: str = "3.9.1"
+    kafka_heap: str = "1g"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic_prefix: str = "deskpulse."
+    partitions: int = Field(default=8, ge=1)
+
+    # Redis
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+
+    # Prometheus and Alertmanager
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9090
+    alertmanager_host: str = "127.0.0.1"
+    alertmanager_port: int = 9093
+
+    # Which local services `stack up` manages; a service left out is expected to run elsewhere.
+    managed_services: tuple[str, ...] = ("kafka", "redis", "prometheus", "alertmanager")
+
+    # The desk
+    timezone: str = "UTC"
+    grace_seconds: int = Field(default=600, ge=0)
+
+    # Validation: timestamps later than now + this are refused as "absurdly far in the future",
+    # earlier than earliest_event_year as absurdly far in the past.
+    max_future_skew_seconds: int = Field(default=3600, ge=0)
+    earliest_event_year: int = 2000
+
+    # Metrics: processes bind the first free port from this base and register with Prometheus.
+    metrics_port_base: int = 9400
+
+    def topic(self, kind: str) -> str:
+        if kind not in TOPIC_KINDS:
+            raise ValueError(f"topic kind {kind!r} is not one of {', '.join(TOPIC_KINDS)}")
+        return f"{self.topic_prefix}{kind}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.prometheus_host}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.alertmanager_host}:{self.alertmanager_port}"
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis address without credentials (safe to print)."""
+        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    def kafka_client_config(self) -> dict:
+        """Connection options shared by kafka-python clients (security included)."""
+        cfg: dict = {
+            "bootstrap_servers": self.kafka_bootstrap.split(","),
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
+            cfg["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                cfg["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return cfg
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
