@@ -38,7 +38,9 @@ def _stack_cmd(args: argparse.Namespace) -> int:
 def _add_stack(sub) -> None:
     p = sub.add_parser("stack", help="run the local stack: Kafka, Redis, Prometheus, Alertmanager")
     p.add_argument("action", choices=["up", "status", "down"])
-    p.add_argument("services", nargs="*", help="only these (kafka, redis, prometheus, alertmanager)")
+    p.add_argument(
+        "services", nargs="*", help="only these (kafka, redis, prometheus, alertmanager)"
+    )
     p.add_argument("--wipe", action="store_true", help="with down: also delete the services' data")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.set_defaults(func=_stack_cmd)

@@ -112,9 +112,7 @@ def test_a_port_held_by_another_program_is_reported(tmp_path):
 
 
 def test_external_service_left_out_of_managed_is_not_started(tmp_path):
-    settings = Settings(
-        state_dir=tmp_path, redis_port=_free_port(), managed_services=("kafka",)
-    )
+    settings = Settings(state_dir=tmp_path, redis_port=_free_port(), managed_services=("kafka",))
     with pytest.raises(StackError, match="not managed here"):
         Stack(settings, log=lambda _m: None).up(["redis"])
 
@@ -125,9 +123,7 @@ def test_prometheus_scrapes_a_deskpulse_process(prometheus_up):
 
     registry = CollectorRegistry()
     component = f"test-{time.time_ns()}"
-    counter = Counter(
-        "deskpulse_test_probe_events", "probe", registry=registry
-    )
+    counter = Counter("deskpulse_test_probe_events", "probe", registry=registry)
     counter.inc(7)
     serve_metrics(component, registry=registry)
     query = f'deskpulse_test_probe_events_total{{component="{component}"}}'

@@ -1,0 +1,1 @@
+"""SLA policy, anomaly detection, notifiers, Prometheus rules and the Alertmanager config."""

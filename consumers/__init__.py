@@ -1,0 +1,1 @@
+"""kafka-python consumers: from the topics to where people look (terminal, Redis, alerts)."""

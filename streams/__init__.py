@@ -1,0 +1,1 @@
+"""The faust-streaming app and its processors: ticket state, SLA clocks, windowed KPIs."""
