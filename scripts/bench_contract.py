@@ -109,14 +109,14 @@ def main() -> None:
 
     n = args.events
     print(f"{n} ticket events, mean {mean_size:.0f} bytes; best of {args.repeat}, one core")
-    print(f"decode_message, one ticket per message : {best_rate(run_singles, n, args.repeat):>10,.0f}"
-          " events/s")
-    print(f"decode_message, {args.batch} tickets per message: "
-          f"{best_rate(run_batches, n, args.repeat):>10,.0f} events/s")
-    print(f"validate_ticket on decoded dicts       : {best_rate(run_validate, n, args.repeat):>10,.0f}"
-          " events/s")
-    rate = best_rate(lambda: run_singles(survey_singles, "surveys"), n, args.repeat)
-    print(f"decode_message, one survey per message : {rate:>10,.0f} events/s")
+    rows = [
+        ("decode_message, one ticket per message", run_singles),
+        (f"decode_message, {args.batch} tickets per message", run_batches),
+        ("validate_ticket on decoded dicts", run_validate),
+        ("decode_message, one survey per message", lambda: run_singles(survey_singles, "surveys")),
+    ]
+    for label, fn in rows:
+        print(f"{label:<42} {best_rate(fn, n, args.repeat):>10,.0f} events/s")
 
 
 if __name__ == "__main__":
