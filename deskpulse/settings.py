@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # The desk
     timezone: str = "UTC"
     grace_seconds: int = Field(default=600, ge=0)
+    # SLA targets per priority (alerting/sla_policy.yml format); None: the shipped defaults
+    sla_policy_file: Path | None = None
 
     # Validation: timestamps later than now + this are refused as "absurdly far in the future",
     # earlier than earliest_event_year as absurdly far in the past.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import datetime
@@ -145,6 +146,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Kafka: do not serve deskpulse_simulator_* metrics for Prometheus",
     )
     g.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="write the final counts as JSON (events per topic, broker acks and failures)",
+    )
+    g.add_argument(
         "--bench",
         action="store_true",
         help="generate and serialise without output; report the maximum rate",
@@ -227,6 +234,17 @@ def run(args: argparse.Namespace) -> int:
         if result is None:
             return 1
     report(progress_line(sim, result["sent"], stats, result["seconds"]))
+    if args.summary:
+        summary = {
+            "sent": result["sent"],
+            "events": sum(result["sent"].values()),
+            "acked": stats["acked"] if stats else None,
+            "failed": failed,
+            "duplicates": sim.counts["duplicates"],
+            "late": sim.counts["late"],
+            "seconds": round(result["seconds"], 3),
+        }
+        args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     if args.truth:
         n = write_truth(sim, args.truth)
         report(f"simulate: {n} incident(s) written to {args.truth}")
