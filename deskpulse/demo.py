@@ -16,16 +16,21 @@ from deskpulse.settings import get_settings
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--speedup",
-        type=float,
-        default=60.0,
-        help="simulated seconds per wall second once history has caught up (default 60)",
+        "--history",
+        default="3h",
+        help="event history replayed fast before the desk goes live (default 3h; e.g. 1d)",
     )
     p.add_argument(
-        "--history-days",
+        "--catch-up-rate",
         type=float,
-        default=1.0,
-        help="days of history replayed fast before the desk goes live (default 1)",
+        default=5000.0,
+        help="events/s while replaying the history (default 5000)",
+    )
+    p.add_argument(
+        "--tickets-per-day",
+        type=int,
+        default=50000,
+        help="the simulated desk's volume (default 50000: events every second live)",
     )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(
@@ -69,12 +74,12 @@ def run(args: argparse.Namespace) -> int:
     feed.poll(100)  # join the topics at their ends before events start flowing
     sim_log = settings.state_dir / "logs" / "simulator.log"
     sim_log.parent.mkdir(parents=True, exist_ok=True)
-    history = args.history_days * 86400
     argv = [
         sys.executable, "-m", "deskpulse.cli", "simulate",
         "--seed", str(args.seed),
-        "--speedup", str(args.speedup),
-        "--history", str(history),
+        "--rate", str(args.catch_up_rate),
+        "--history", args.history,
+        "--tickets-per-day", str(args.tickets_per_day),
         "--incidents", "auto",
     ]  # fmt: skip
     with open(sim_log, "ab") as log:
