@@ -1,0 +1,25 @@
+"""`deskpulse demo` brings the stack up, feeds it a simulated desk and shows it live."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_shows_the_desk_live(topic_settings):
+    env = {**os.environ, "DESKPULSE_TOPIC_PREFIX": topic_settings.topic_prefix}
+    proc = subprocess.run(
+        [sys.executable, "-m", "deskpulse.cli", "demo", "--duration", "12", "--history", "1h"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "deskpulse demo is running" in proc.stdout
+    assert topic_settings.prometheus_url in proc.stdout
+    created = [int(n) for n in re.findall(r"created (\d+)", proc.stdout)]
+    assert created and created[-1] > 0, proc.stdout[-2000:]
