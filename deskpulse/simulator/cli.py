@@ -187,6 +187,7 @@ def prepare(args: argparse.Namespace, now: float) -> tuple[RunPlan, Simulation]:
         rate=args.rate,
         start=start,
         drain=args.drain,
+        tickets_per_day=args.tickets_per_day,
     )
     config = SimConfig(
         seed=args.seed,
