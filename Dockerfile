@@ -6,6 +6,7 @@ COPY deskpulse ./deskpulse
 COPY streams ./streams
 COPY consumers ./consumers
 COPY alerting ./alerting
+COPY mappings ./mappings
 RUN pip install --no-cache-dir . && useradd --system deskpulse
 USER deskpulse
 ENV DESKPULSE_STATE_DIR=/tmp/deskpulse

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_stack(sub)
     _add_module(sub, "simulate", "deskpulse.simulator.cli", "run the simulated desk")
+    _add_module(
+        sub,
+        "replay",
+        "deskpulse.replay.cli",
+        "replay history: canonical JSONL, or exports via mappings/",
+    )
     _add_module(sub, "sentiment", "deskpulse.sentiment.cli", "score comments (JSON lines)")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser
