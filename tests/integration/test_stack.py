@@ -36,8 +36,9 @@ def test_status_reports_all_four_healthy(kafka_up, redis_up, prometheus_up, aler
     statuses = {s["name"]: s for s in json.loads(out.stdout)}
     assert set(statuses) == {"kafka", "redis", "prometheus", "alertmanager"}
     assert all(s["healthy"] for s in statuses.values()), statuses
-    assert statuses["kafka"]["address"] == "127.0.0.1:9092"
-    assert statuses["alertmanager"]["address"] == "127.0.0.1:9093"
+    settings = Settings()
+    assert statuses["kafka"]["address"] == settings.kafka_bootstrap
+    assert statuses["alertmanager"]["address"] == settings.alertmanager_url.removeprefix("http://")
 
 
 def test_product_topics_exist_with_configured_partitions(kafka_up):
