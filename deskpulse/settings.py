@@ -12,6 +12,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The real public datasets (ServiceNow log, support tweets, Chinese reviews) beside the checkout;
+# used to calibrate the simulator, train the sentiment model and check replay mappings.
+DATASETS_DIR = PROJECT_ROOT.parent / "shared" / "datasets"
 
 TOPIC_KINDS = ("tickets", "surveys", "deadletter", "kpis", "alerts")
 

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deskpulse.settings import DATASETS_DIR
+
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+DEFAULT_DATASETS = DATASETS_DIR
 DEFAULT_OUT = REPO / "deskpulse" / "simulator" / "calibration.json"
 
 SERVICENOW = "servicenow_incident_log/incident_event_log.csv"

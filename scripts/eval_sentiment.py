@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deskpulse.sentiment import model, rules, scorer, training  # noqa: E402
+from deskpulse.settings import DATASETS_DIR  # noqa: E402
 
-DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+DEFAULT_DATASETS = DATASETS_DIR
 OOD_TEST = REPO / "tests" / "fixtures" / "sentiment_ood.jsonl"
 OOD_DEV = REPO / "tests" / "fixtures" / "sentiment_dev.jsonl"
 TWCS = Path("twcs_sample") / "twcs_first5000.csv"

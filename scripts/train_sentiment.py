@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deskpulse.sentiment import model, training, zh_words  # noqa: E402
+from deskpulse.settings import DATASETS_DIR  # noqa: E402
 
-DEFAULT_DATASETS = REPO.parent / "shared" / "datasets"
+DEFAULT_DATASETS = DATASETS_DIR
 PACKAGE = REPO / "deskpulse" / "sentiment"
 
 

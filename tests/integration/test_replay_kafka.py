@@ -15,17 +15,11 @@ from kafka import KafkaConsumer, TopicPartition
 from deskpulse.contract import decode_message
 from deskpulse.kafka_io import partition_for
 from deskpulse.replay.run import ReplayOptions, replay
-from deskpulse.settings import PROJECT_ROOT, Settings
+from deskpulse.settings import DATASETS_DIR, Settings
 
 pytestmark = pytest.mark.integration
 
-LOG = (
-    PROJECT_ROOT.parent
-    / "shared"
-    / "datasets"
-    / "servicenow_incident_log"
-    / "incident_event_log.csv"
-)
+LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

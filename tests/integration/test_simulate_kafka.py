@@ -59,9 +59,7 @@ def _read_all(settings, kind: str) -> tuple[list[dict], list, int]:
 
 
 def test_simulate_at_5000_per_second_loses_nothing(topic_settings, tmp_path):
-    summary = _simulate(
-        topic_settings, tmp_path, "--rate", "5000", "--duration", str(SECONDS)
-    )
+    summary = _simulate(topic_settings, tmp_path, "--rate", "5000", "--duration", str(SECONDS))
     assert summary["failed"] == 0
     assert summary["acked"] == summary["events"]
     # pacing works: the rate is reached on a quiet machine; half of it proves it is not stuck

@@ -19,15 +19,9 @@ from deskpulse.contract import decode_message
 from deskpulse.replay.mapping import load_mapping
 from deskpulse.replay.sources import open_source
 from deskpulse.replay.transform import map_records
-from deskpulse.settings import PROJECT_ROOT
+from deskpulse.settings import DATASETS_DIR
 
-LOG = (
-    PROJECT_ROOT.parent
-    / "shared"
-    / "datasets"
-    / "servicenow_incident_log"
-    / "incident_event_log.csv"
-)
+LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -25,9 +25,10 @@ from deskpulse.sentiment import (
     training,
     zh_words,
 )
+from deskpulse.settings import DATASETS_DIR
 
 REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = DATASETS_DIR
 FIXTURES = REPO / "tests" / "fixtures"
 needs_datasets = pytest.mark.skipif(
     not (DATASETS / training.ZH_REVIEWS).exists(), reason=f"no datasets under {DATASETS}"

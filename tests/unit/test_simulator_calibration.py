@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from deskpulse.settings import DATASETS_DIR
 from deskpulse.simulator import SimConfig, Simulation
 from deskpulse.simulator.calibration import load_calibration, table
 
 REPO = Path(__file__).resolve().parents[2]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = DATASETS_DIR
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
