@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay history: canonical JSONL, or exports via mappings/",
     )
     _add_module(sub, "sentiment", "deskpulse.sentiment.cli", "score comments (JSON lines)")
+    _add_module(sub, "worker", "streams.worker", "start one stream worker (faust)")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser
 
