@@ -50,10 +50,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     def add_agent(kind: str) -> None:
         topic = app.topic(settings.topic(kind), key_serializer="raw", value_serializer="raw")
 
+        timer = metrics.batch_seconds.labels(kind)
+
         async def process(stream):
             async for event in stream.events():
                 msg = event.message
-                with metrics.batch_seconds.labels(kind).time():
+                with timer.time():
                     result = edge.accept(kind, msg.topic, msg.partition, msg.offset, event.value)
                 for key, value in result.dead_letters:
                     await deadletter.send(key=key, value=value)
