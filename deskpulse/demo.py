@@ -41,17 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _banner(settings, sim_log) -> str:
+def _banner(settings, logs) -> str:
     return "\n".join(
         [
             "",
             "deskpulse demo is running. Where to look:",
-            f"  Prometheus     {settings.prometheus_url}   (deskpulse_* metrics)",
+            f"  Prometheus     {settings.prometheus_url}   (deskpulse_* metrics, e.g."
+            " rate(deskpulse_stream_events_total[1m]))",
             f"  Alertmanager   {settings.alertmanager_url}",
             f"  Kafka          {settings.kafka_bootstrap}   topics {settings.topic('tickets')},"
             f" {settings.topic('surveys')}",
             f"  Redis          {settings.redis_url}",
-            f"  simulator log  {sim_log}",
+            f"  logs           {logs}/simulate.log, {logs}/worker.log",
             "Below: the live desk, every 2 s. Ctrl-C stops the simulator;"
             " `deskpulse stack down` stops the stack.",
             "",
@@ -72,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     feed = TopicFeed(settings)
     feed.poll(100)  # join the topics at their ends before events start flowing
-    sim_log = settings.state_dir / "logs" / "simulator.log"
-    sim_log.parent.mkdir(parents=True, exist_ok=True)
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {"worker": _start([sys.executable, "-m", "deskpulse.cli", "worker"], logs)}
     argv = [
         sys.executable, "-m", "deskpulse.cli", "simulate",
         "--seed", str(args.seed),
@@ -82,23 +84,31 @@ def run(args: argparse.Namespace) -> int:
         "--tickets-per-day", str(args.tickets_per_day),
         "--incidents", "auto",
     ]  # fmt: skip
-    with open(sim_log, "ab") as log:
-        sim = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    print(_banner(settings, sim_log), flush=True)
+    procs["simulate"] = _start(argv, logs)
+    print(_banner(settings, logs), flush=True)
     try:
         end = None if args.duration is None else time.monotonic() + args.duration
         while end is None or time.monotonic() < end:
-            if sim.poll() is not None:
-                print(f"the simulator stopped (exit {sim.returncode}); see {sim_log}")
-                return 1
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"the {name} stopped (exit {proc.returncode}); see {logs / name}.log")
+                    return 1
             feed.run(seconds=2.0, out=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         pass
     finally:
-        sim.terminate()
-        try:
-            sim.wait(15)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         feed.close()
     return 0
+
+
+def _start(argv: list[str], logs) -> subprocess.Popen:
+    """A demo process, logging to logs/<command>.log (simulate.log, worker.log)."""
+    with open(logs / f"{argv[3]}.log", "ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
