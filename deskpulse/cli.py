@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         "replay history: canonical JSONL, or exports via mappings/",
     )
     _add_module(sub, "sentiment", "deskpulse.sentiment.cli", "score comments (JSON lines)")
+    alerts = sub.add_parser("alerts", help="alert forwarding and the Alertmanager config")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    _add_module(
+        alerts_sub, "forward", "consumers.alert_forwarder", "forward alert records to Alertmanager"
+    )
+    _add_module(
+        alerts_sub,
+        "config",
+        "alerting.amconfig",
+        "write an Alertmanager config with your receivers",
+    )
     _add_module(sub, "worker", "streams.worker", "start one stream worker (faust)")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser

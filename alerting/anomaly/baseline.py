@@ -1,0 +1,265 @@
+"""The seasonal baseline: the expected level of every series in each hour of the week.
+
+One row per series (metric x slice), 168 hour-of-week slots, three accumulators per slot:
+
+    num  count: events          ratio: numerator items   mean: sum of scores
+    den  count: buckets seen    ratio: denominator items mean: items
+    sq   -                      -                        mean: sum of squared scores
+
+Learning adds a bucket to its slot. A slot's accumulators are multiplied by `decay` once per
+week before the week's first bucket is added, so a slot is an exponentially weighted mean over
+weeks (0.7: last week weighs 30 %, the effective memory is ~3 weeks).
+
+Estimates are shrunk towards a prior, Bayesian style, so that a slot with little data borrows
+from better-known levels instead of being noisy:
+
+- the slice "all" of a metric (the root) shrinks towards the same hour of the day pooled over
+  the week, and that towards its overall level (what a short history still knows: the daily
+  shape); `root_prior_buckets` buckets' worth for counts, `prior_items` items for ratios/means;
+- a slice shrinks towards its own overall level carried through the root's seasonal shape
+  (count: its share of the root's rate; ratio: its log-odds offset; mean: its offset), with
+  `prior_events` events' or `prior_items` items' worth. Three tickets a week in a slot are
+  mostly prior; three hundred are mostly data.
+
+Each estimate carries its own uncertainty (posterior variance plus a relative `floor` for what
+the model misses), which the scores add to the sampling variance. Over-dispersion phi (>= 1) is
+estimated per series from hourly blocks of learnt buckets: an exponentially weighted mean of
+squared standardised residuals, each capped at 25.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerting.anomaly.scoring import COUNT, MEAN, RATIO, TINY
+
+SLOTS = 168
+BLOCK = 60  # buckets per over-dispersion block (an hour of minute buckets)
+RESIDUAL_CAP = 25.0
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    decay: float = 0.7
+    root_prior_buckets: float = 30.0
+    prior_events: float = 30.0
+    prior_items: float = 30.0
+    count_floor: float = 0.05  # relative sd of a count's expectation the model cannot know
+    ratio_floor: float = 0.1  # sd of p, as a fraction of p (1 - p)
+    mean_floor: float = 0.05  # sd of the mean, as a fraction of sigma
+    root_prior_error: float = 0.5  # relative error of the daily-shape prior (day-of-week effect)
+    slice_prior_error: float = 0.2  # relative error of "same share at every hour"
+    dispersion_alpha: float = 0.02
+    dispersion_min: float = 5.0  # expected events (count) or items (ratio, mean) per block
+    min_events: float = 10.0  # count slice: learnt events before it is scored
+    min_items: float = 30.0  # ratio/mean slice: learnt items before it is scored
+
+
+class SeasonalBaseline:
+    """Hour-of-week expectations of many series at once (arrays; rows appended by add())."""
+
+    def __init__(self, params: BaselineParams | None = None, capacity: int = 64):
+        self.params = params or BaselineParams()
+        self.n = 0
+        self.kind = np.zeros(capacity, np.int8)
+        self.root = np.zeros(capacity, np.int32)
+        self.num = np.zeros((capacity, SLOTS))
+        self.den = np.zeros((capacity, SLOTS))
+        self.sq = np.zeros((capacity, SLOTS))
+        self.learnt = np.zeros(capacity)  # buckets learnt (not decayed)
+        self.phi_ewma = np.ones(capacity)
+        self.block = np.zeros((capacity, 4))  # O, E, V, U-sum of the current block
+        self.block_n = 0
+        self.slot_week = np.full(SLOTS, -(2**40), np.int64)
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def add(self, kind: int, root: int | None) -> int:
+        """A new series; root is the row of its metric's slice "all" (None: it is the root)."""
+        if self.n == len(self.kind):
+            self._grow(2 * len(self.kind))
+        i = self.n
+        self.n += 1
+        self.kind[i] = kind
+        self.root[i] = i if root is None else root
+        return i
+
+    def _grow(self, capacity: int) -> None:
+        for name in ("kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block"):
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]), old.dtype)
+            if name == "phi_ewma":
+                new[:] = 1.0
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    @property
+    def phi(self) -> np.ndarray:
+        return np.maximum(self.phi_ewma[: self.n], 1.0)
+
+    # -- learning -------------------------------------------------------------------------------
+
+    def learn(self, slot: int, week: int, num, den, sq, mask, expected, variance, base_sd) -> None:
+        """Add one bucket of every series where mask is true (rows in order 0..n-1).
+
+        expected, variance, base_sd: what the scores assumed for this bucket; they feed the
+        over-dispersion estimate.
+        """
+        n = self.n
+        p = self.params
+        if week > self.slot_week[slot]:
+            if self.slot_week[slot] > -(2**40):
+                f = p.decay ** float(week - self.slot_week[slot])
+                self.num[:n, slot] *= f
+                self.den[:n, slot] *= f
+                self.sq[:n, slot] *= f
+            self.slot_week[slot] = week
+        m = np.asarray(mask, bool)
+        self.num[:n, slot] += np.where(m, num, 0.0)
+        self.den[:n, slot] += np.where(m, den, 0.0)
+        self.sq[:n, slot] += np.where(m, sq, 0.0)
+        self.learnt[:n] += m
+        b = self.block[:n]
+        b[:, 0] += np.where(m, num, 0.0)
+        b[:, 1] += np.where(m, expected, 0.0)
+        b[:, 2] += np.where(m, variance, 0.0)
+        b[:, 3] += np.where(m, base_sd, 0.0)
+        self.block_n += 1
+        if self.block_n >= BLOCK:
+            self._update_dispersion()
+
+    def _update_dispersion(self) -> None:
+        n = self.n
+        o, e, v, u = self.block[:n].T
+        total = v + u * u
+        enough = v >= self.params.dispersion_min
+        r2 = np.minimum((o - e) ** 2 / np.maximum(total, TINY), RESIDUAL_CAP)
+        a = self.params.dispersion_alpha
+        self.phi_ewma[:n] = np.where(enough, (1 - a) * self.phi_ewma[:n] + a * r2, self.phi_ewma[:n])
+        self.block[:n] = 0.0
+        self.block_n = 0
+
+    # -- expectations ---------------------------------------------------------------------------
+
+    def expect(self, slot: int, ready_buckets: float) -> tuple[np.ndarray, ...]:
+        """Per series for this slot: (level, unit variance, unit sd of the estimate, ready).
+
+        A bucket with n items (count: n = 1) expects level n, with sampling variance
+        unit_var n and estimate sd unit_sd n. ready: the root has learnt ready_buckets buckets
+        and the slice enough events or items.
+        """
+        n = self.n
+        p = self.params
+        kind, root = self.kind[:n], self.root[:n]
+        num, den, sq = self.num[:n], self.den[:n], self.sq[:n]
+        a_s, d_s, q_s = num[:, slot], den[:, slot], sq[:, slot]
+        hod = slot % 24
+        a_h, d_h, q_h = num[:, hod::24].sum(1), den[:, hod::24].sum(1), sq[:, hod::24].sum(1)
+        t_a, t_d, t_q = num.sum(1), den.sum(1), sq.sum(1)
+        is_root = root == np.arange(n)
+        level = np.zeros(n)
+        unit_var = np.zeros(n)
+        unit_sd = np.zeros(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            glob = np.where(t_d > 0, t_a / np.maximum(t_d, TINY), 0.0)  # overall level
+            k = p.prior_items
+            # Roots: slot -> hour of day -> overall.
+            hod_level = (a_h + k * glob) / (d_h + k)
+            # -- counts --
+            kr = p.root_prior_buckets
+            hod_rate = (a_h + kr * glob) / (d_h + kr)
+            root_rate = (a_s + kr * hod_rate) / (d_s + kr)
+            w_root = kr / (d_s + kr)
+            rate_ratio = glob / np.maximum(glob[root], TINY)  # a slice's share of the root's rate
+            prior_rate = np.maximum(rate_ratio * root_rate[root], TINY)
+            ke = p.prior_events
+            child_rate = (a_s + ke) / (d_s + ke / prior_rate)
+            w_child = (ke / prior_rate) / (d_s + ke / prior_rate)
+            root_vrel = 1 / (a_s + kr * hod_rate + 1) + (w_root * p.root_prior_error) ** 2
+            child_vrel = (
+                1 / (a_s + ke)
+                + w_child**2 * (p.slice_prior_error**2 + root_vrel[root])
+            )
+            rate = np.where(is_root, root_rate, child_rate)
+            vrel = np.where(is_root, root_vrel, child_vrel) + p.count_floor**2
+            c = kind == COUNT
+            level[c], unit_var[c], unit_sd[c] = rate[c], rate[c], (rate * np.sqrt(vrel))[c]
+            # -- ratios --
+            p_root_slot = (a_s + k * hod_level) / (d_s + k)
+            p_glob = np.clip(glob, 1e-4, 1 - 1e-4)
+            p_slice = np.clip((t_a + k * p_glob[root]) / (t_d + k), 1e-4, 1 - 1e-4)
+            shift = _logit(np.clip(p_root_slot[root], 1e-4, 1 - 1e-4)) - _logit(p_glob[root])
+            p_prior = np.where(is_root, hod_level, _expit(_logit(p_slice) + shift))
+            pr = np.clip((a_s + k * p_prior) / (d_s + k), 1e-4, 1 - 1e-4)
+            pq = pr * (1 - pr)
+            r = kind == RATIO
+            level[r], unit_var[r] = pr[r], pq[r]
+            unit_sd[r] = np.sqrt(pq / (d_s + k) + (p.ratio_floor * pq) ** 2)[r]
+            # -- means --
+            mu_root_slot = (a_s + k * hod_level) / (d_s + k)
+            m2_glob = np.where(t_d > 0, t_q / np.maximum(t_d, TINY), 0.0)
+            mu_slice = (t_a + k * glob[root]) / (t_d + k)
+            m2_slice = (t_q + k * m2_glob[root]) / (t_d + k)
+            mu_prior = np.where(is_root, hod_level, mu_slice + mu_root_slot[root] - glob[root])
+            mu = (a_s + k * mu_prior) / (d_s + k)
+            var = np.maximum(np.where(is_root, m2_glob - glob**2, m2_slice - mu_slice**2), 1e-6)
+            m = kind == MEAN
+            level[m], unit_var[m] = mu[m], var[m]
+            unit_sd[m] = np.sqrt(var / (d_s + k) + p.mean_floor**2 * var)[m]
+        root_ready = self.learnt[:n][root] >= ready_buckets
+        own = np.where(kind == COUNT, t_a >= p.min_events, t_d >= p.min_items)
+        return level, unit_var, unit_sd, root_ready & own & (t_d > 0)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        n = self.n
+        return {
+            "n": n,
+            "kind": _pack(self.kind[:n]),
+            "root": _pack(self.root[:n]),
+            "num": _pack(self.num[:n]),
+            "den": _pack(self.den[:n]),
+            "sq": _pack(self.sq[:n]),
+            "learnt": _pack(self.learnt[:n]),
+            "phi_ewma": _pack(self.phi_ewma[:n]),
+            "block": _pack(self.block[:n]),
+            "block_n": self.block_n,
+            "slot_week": _pack(self.slot_week),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, params: BaselineParams | None = None) -> SeasonalBaseline:
+        n = int(d["n"])
+        b = cls(params, capacity=max(64, n))
+        b.n = n
+        for name in ("kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block"):
+            getattr(b, name)[:n] = _unpack(d[name])
+        b.block_n = int(d["block_n"])
+        b.slot_week = _unpack(d["slot_week"]).copy()
+        return b
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _pack(a: np.ndarray) -> dict:
+    a = np.ascontiguousarray(a)
+    return {
+        "dtype": a.dtype.str,
+        "shape": list(a.shape),
+        "data": base64.b64encode(a.tobytes()).decode("ascii"),
+    }
+
+
+def _unpack(d: dict) -> np.ndarray:
+    raw = base64.b64decode(d["data"])
+    return np.frombuffer(raw, dtype=np.dtype(d["dtype"])).reshape(d["shape"])

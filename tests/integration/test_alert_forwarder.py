@@ -1,0 +1,386 @@
+"""The alert forwarder against real Kafka and a real Alertmanager running the shipped config.
+
+Each test starts its own Alertmanager (free port, own storage) from alerting/alertmanager.yml with
+every receiver pointed at a webhook receiver in this process, so what reaches "billing-pager" is
+what a pager would get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import pytest
+import yaml
+from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client import CollectorRegistry
+
+from alerting.amconfig import SHIPPED, render, with_webhooks
+from alerting.records import from_sla_event, sla_settled
+from alerting.sla import SlaEvent
+from consumers.alert_forwarder import AlertForwarder, Rejected
+
+pytestmark = pytest.mark.integration
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+DIMS = {"team": "billing", "category": "refund", "region": "emea", "channel": "email"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(cond, timeout: float = 15.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# -- a webhook receiver ---------------------------------------------------------------------------
+
+
+class Receiver:
+    """Collects Alertmanager webhook notifications: (receiver path, payload)."""
+
+    def __init__(self):
+        self.got: list[tuple[str, dict]] = []
+        lock = self.lock = threading.Lock()
+        got = self.got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    got.append((self.path.strip("/"), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def seen(self, ticket_id: str) -> list[tuple[str, str, str]]:
+        """(receiver, alertname, alert status) for each alert of a ticket in each notification."""
+        with self.lock:
+            return [
+                (path, a["labels"]["alertname"], a["status"])
+                for path, payload in self.got
+                for a in payload["alerts"]
+                if a["labels"].get("ticket_id") == ticket_id
+            ]
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+# -- an Alertmanager of our own -------------------------------------------------------------------
+
+
+class Alertmanager:
+    def __init__(self, workdir, receiver_url: str):
+        config = with_webhooks(yaml.safe_load(SHIPPED.read_text()), receiver_url)
+        self.config = workdir / "alertmanager.yml"
+        self.config.write_text(render(config))
+        self.data = workdir / "am-data"
+        self.log = workdir / "alertmanager.log"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "prometheus-alertmanager",
+                f"--config.file={self.config}",
+                f"--storage.path={self.data}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
+        _wait_for(self._ready, 15, f"Alertmanager on {self.url} (log {self.log})")
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def alerts(self, **labels) -> list[dict]:
+        query = urllib.parse.urlencode(
+            [("filter", f'{k}="{v}"') for k, v in labels.items()], doseq=True
+        )
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as r:
+            return json.loads(r.read())
+
+
+@pytest.fixture
+def alertmanager(tmp_path, receiver):
+    if shutil.which("prometheus-alertmanager") is None:
+        msg = "prometheus-alertmanager is not on PATH (Debian: prometheus-alertmanager)"
+        pytest.fail(msg) if IN_CI else pytest.skip(msg)
+    am = Alertmanager(tmp_path, receiver.url)
+    am.start()
+    yield am
+    am.stop()
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _produce(settings, *records, raw: list[tuple[bytes | None, bytes]] = ()) -> None:
+    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    topic = settings.topic("alerts")
+    for key, value in raw:
+        producer.send(topic, key=key, value=value)
+    for r in records:
+        producer.send(topic, key=r.alert_id.encode(), value=r.to_json())
+    producer.flush(20)
+    producer.close()
+
+
+class _Running:
+    """A forwarder in a thread; `error` holds what it died of, if anything."""
+
+    def __init__(self, settings, am_url: str, cls=AlertForwarder):
+        self.registry = CollectorRegistry()
+        self.fw = cls(
+            settings,
+            alertmanager_url=am_url,
+            group_id=f"{settings.topic_prefix}forwarder",
+            resend_interval=1.0,
+            max_backoff=0.5,
+            poll_timeout=0.2,
+            registry=self.registry,
+        )
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.fw.run()
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            self.error = exc
+
+    def stop(self) -> None:
+        self.fw.stop()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+
+    def value(self, name: str, **labels) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+def _sla(ticket: str, kind: str, at: float, priority: str = "urgent"):
+    level = {"warning": 0.8, "breach": 1.0}[kind]
+    return from_sla_event(
+        ticket, SlaEvent(kind, "first_response", level, at, at, priority, 900.0), DIMS
+    )
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_breach_inhibits_at_risk_and_resolution_reaches_the_pager(
+    topic_settings, alertmanager, receiver
+):
+    ticket = f"T-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    _produce(topic_settings, _sla(ticket, "warning", now - 3), _sla(ticket, "breach", now - 1))
+    run = _Running(topic_settings, alertmanager.url)
+    try:
+        _wait_for(lambda: receiver.seen(ticket), what="the breach at the receiver")
+        alerts = {a["labels"]["alertname"]: a for a in alertmanager.alerts(ticket_id=ticket)}
+        assert alerts["SlaBreach"]["status"]["state"] == "active"
+        assert alerts["SlaAtRisk"]["status"]["state"] == "suppressed"
+        assert alerts["SlaAtRisk"]["status"]["inhibitedBy"] == [alerts["SlaBreach"]["fingerprint"]]
+        time.sleep(3.5)  # several re-sends, the at-risk group's wait, the breach group's interval
+        assert receiver.seen(ticket) == [("billing-pager", "SlaBreach", "firing")]
+        assert run.value("deskpulse_alerts_resent_total") >= 4
+
+        _produce(
+            topic_settings, *sla_settled(ticket, "first_response", time.time(), DIMS, "urgent")
+        )
+        _wait_for(lambda: len(receiver.seen(ticket)) > 1, what="the resolution at the receiver")
+        time.sleep(2.5)
+        assert receiver.seen(ticket) == [
+            ("billing-pager", "SlaBreach", "firing"),
+            ("billing-pager", "SlaBreach", "resolved"),
+        ]
+        assert run.value("deskpulse_alerts_forwarded_total", status="firing") == 2
+        assert run.value("deskpulse_alerts_forwarded_total", status="resolved") == 2
+        assert run.value("deskpulse_alerts_active") == 0
+        assert len(run.fw.book) == 0
+    finally:
+        run.stop()
+    assert run.error is None
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashBeforeCommit(AlertForwarder):
+    """Never commits, and dies once Alertmanager has accepted a firing and a resolved record:
+    a kill between the post and the commit."""
+
+    def _commit(self, offsets):
+        done = self.metrics.forwarded
+        if done.labels("firing")._value.get() and done.labels("resolved")._value.get():
+            raise _Crash("killed between post and commit")
+
+
+def test_restarts_lose_nothing_and_the_receiver_sees_each_change_once(
+    topic_settings, alertmanager, receiver
+):
+    a, b = f"T-{uuid.uuid4().hex[:8]}", f"T-{uuid.uuid4().hex[:8]}"
+    _produce(topic_settings, _sla(a, "breach", time.time()))
+    first = _Running(topic_settings, alertmanager.url)
+    _wait_for(lambda: receiver.seen(a), what="A at the receiver")
+    first.stop()  # clean: A's offset is committed
+
+    # A is resolved while no forwarder runs: the next one must know A from the topic alone.
+    _produce(
+        topic_settings,
+        _sla(b, "breach", time.time(), priority="normal"),
+        *sla_settled(a, "first_response", time.time(), DIMS, "urgent"),
+    )
+    second = _Running(topic_settings, alertmanager.url, cls=_CrashBeforeCommit)
+    second.thread.join(20)
+    assert isinstance(second.error, _Crash)
+    assert second.value("deskpulse_alerts_forwarded_total", status="firing") == 1
+    assert second.value("deskpulse_alerts_forwarded_total", status="resolved") == 1
+    # the at-risk resolution in sla_settled resolves nothing that fired
+    assert second.value("deskpulse_alerts_skipped_total", reason="not_firing") == 1
+
+    third = _Running(topic_settings, alertmanager.url)  # re-reads B and A's resolution
+    try:
+        _wait_for(
+            lambda: third.value("deskpulse_alerts_forwarded_total", status="resolved") == 1,
+            what="the third forwarder to re-post what was not committed",
+        )
+        _wait_for(lambda: receiver.seen(a)[1:] and receiver.seen(b), what="A resolved, B firing")
+        time.sleep(2.5)  # re-sends and group intervals: nothing new may reach the receiver
+        assert receiver.seen(a) == [
+            ("billing-pager", "SlaBreach", "firing"),
+            ("billing-pager", "SlaBreach", "resolved"),
+        ]
+        assert receiver.seen(b) == [("billing-chat", "SlaBreach", "firing")]  # normal: warning
+        assert set(third.fw.book.entries) == {f"sla:breach:first_response:{b}"}
+    finally:
+        third.stop()
+
+
+def test_alertmanager_down_then_back_delivers_once(topic_settings, alertmanager, receiver):
+    ticket = f"T-{uuid.uuid4().hex[:8]}"
+    alertmanager.stop()
+    run = _Running(topic_settings, alertmanager.url)
+    try:
+        _produce(topic_settings, _sla(ticket, "breach", time.time()))
+        _wait_for(
+            lambda: run.value("deskpulse_alerts_forward_errors_total", reason="unreachable") >= 3,
+            what="failed posts while Alertmanager is down",
+        )
+        assert receiver.seen(ticket) == []
+        alertmanager.start()
+        _wait_for(lambda: receiver.seen(ticket), what="the breach after Alertmanager came back")
+        time.sleep(2.5)
+        assert receiver.seen(ticket) == [("billing-pager", "SlaBreach", "firing")]
+        assert run.value("deskpulse_alerts_forwarded_total", status="firing") == 1
+    finally:
+        run.stop()
+    assert run.error is None
+
+
+class _RefusesOne(AlertForwarder):
+    """Alertmanager's 4xx for one alert, injected: the real one refuses nothing we validate."""
+
+    refused = "?"
+
+    def _post(self, alerts):
+        if any(a["labels"].get("ticket_id") == self.refused for a in alerts):
+            self.metrics.errors.labels("rejected").inc()
+            raise Rejected("HTTP 400: bad alert")
+        super()._post(alerts)
+
+
+def _read_dead_letters(settings, n: int) -> list[dict]:
+    consumer = KafkaConsumer(
+        settings.topic("deadletter"), **settings.kafka_client_config(), auto_offset_reset="earliest"
+    )
+    out: list[dict] = []
+    end = time.monotonic() + 15
+    while len(out) < n and time.monotonic() < end:
+        for msgs in consumer.poll(timeout_ms=200).values():
+            out += [orjson.loads(m.value) for m in msgs]
+    consumer.close()
+    return out
+
+
+def test_bad_records_are_dead_lettered_and_do_not_stop_forwarding(
+    topic_settings, alertmanager, receiver
+):
+    ticket = f"T-{uuid.uuid4().hex[:8]}"
+    good = _sla(ticket, "breach", time.time())
+    refused = _sla(f"{ticket}-r", "breach", time.time())
+    wrong_key = _sla(f"{ticket}-x", "breach", time.time())
+    _produce(
+        topic_settings,
+        good,
+        refused,
+        raw=[
+            (b"k1", b"{not json"),
+            (b"k2", orjson.dumps({**good.to_dict(), "severity": "loud"})),
+            (b"other-id", wrong_key.to_json()),
+        ],
+    )
+    _RefusesOne.refused = refused.ticket_id
+    run = _Running(topic_settings, alertmanager.url, cls=_RefusesOne)
+    try:
+        _wait_for(lambda: receiver.seen(ticket), what="the good record at the receiver")
+        _wait_for(lambda: run.value("deskpulse_alerts_invalid_records_total") == 4, 5)
+        assert run.fw.book.entries.keys() == {good.alert_id}  # the refused one is not re-sent
+    finally:
+        run.stop()
+    dead = _read_dead_letters(topic_settings, 4)
+    reasons = sorted(d["reason"] for d in dead)
+    assert len(dead) == 4
+    assert any(r.startswith("message:") and "is not JSON" in r for r in reasons)
+    assert "severity: 'loud' is not one of critical, warning, info" in reasons
+    assert any(r.startswith("key: 'other-id' is not the record's alert_id") for r in reasons)
+    assert "alertmanager rejected: HTTP 400: bad alert" in reasons
+    assert all(d["source"]["topic"] == topic_settings.topic("alerts") for d in dead)
+    assert receiver.seen(refused.ticket_id) == []
