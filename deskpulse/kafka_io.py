@@ -44,7 +44,8 @@ class EventProducer:
             **self.settings.kafka_client_config(),
             "acks": "all",
             "linger_ms": 5,
-            "retries": 10,
+            # retry until delivered or 5 min passed: a broker restart loses nothing
+            "delivery_timeout_ms": 300_000,
             "max_in_flight_requests_per_connection": 5,
             "enable_idempotence": True,
             "compression_type": None,

@@ -55,13 +55,18 @@ def topic_settings(kafka_up, tmp_path) -> Settings:
     from kafka.admin import NewTopic
 
     settings = Settings(topic_prefix=f"test.{uuid.uuid4().hex[:10]}.")
-    admin = KafkaAdminClient(**settings.kafka_client_config())
     topics = [settings.topic(k) for k in TOPIC_KINDS]
-    admin.create_topics(
-        [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in topics],
-        timeout_ms=20000,
-    )
+    admin = KafkaAdminClient(**settings.kafka_client_config())
+    try:
+        admin.create_topics(
+            [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in topics],
+            timeout_ms=20000,
+        )
+    finally:
+        admin.close()
     yield settings
+    # a fresh client: a chaos test may have restarted the broker meanwhile
+    admin = KafkaAdminClient(**settings.kafka_client_config())
     try:
         # the product topics and whatever else the test made under the prefix (faust's own)
         ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]

@@ -8,10 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
-
-from deskpulse.contract import decode_message
-from deskpulse.kafka_io import event_key, partition_for
+from kafka_checks import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -31,33 +28,6 @@ def _simulate(settings, tmp_path, *args: str) -> dict:
     return json.loads(summary.read_text())
 
 
-def _read_all(settings, kind: str) -> tuple[list[dict], list, int]:
-    """Every event on the topic (arrays unpacked), the rejects, and the message count."""
-    topic = settings.topic(kind)
-    consumer = KafkaConsumer(**settings.kafka_client_config(), enable_auto_commit=False)
-    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    end = consumer.end_offsets(parts)
-    events, rejected, messages = [], [], 0
-    remaining = {tp for tp in parts if end[tp] > 0}
-    while remaining:
-        for tp, records in consumer.poll(timeout_ms=2000, max_records=20000).items():
-            for rec in records:
-                messages += 1
-                result = decode_message(rec.value, kind)
-                rejected += result.rejected
-                for ev in result.events:
-                    # batches must hold only events of the message's partition
-                    key = event_key(kind, ev).encode()
-                    assert partition_for(key, len(parts)) == tp.partition
-                events += result.events
-            if consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)
-    consumer.close()
-    return events, rejected, messages
-
-
 def test_simulate_at_5000_per_second_loses_nothing(topic_settings, tmp_path):
     summary = _simulate(topic_settings, tmp_path, "--rate", "5000", "--duration", str(SECONDS))
     assert summary["failed"] == 0
@@ -65,7 +35,7 @@ def test_simulate_at_5000_per_second_loses_nothing(topic_settings, tmp_path):
     # pacing works: the rate is reached on a quiet machine; half of it proves it is not stuck
     assert summary["events"] >= 0.5 * 5000 * SECONDS
     for kind in ("tickets", "surveys"):
-        events, rejected, messages = _read_all(topic_settings, kind)
+        events, rejected, messages = read_all(topic_settings, kind)
         assert rejected == [], rejected[:3]
         assert len(events) == summary["sent"][kind] == messages
     assert summary["sent"]["surveys"] > 0
@@ -76,7 +46,7 @@ def test_batched_simulate_loses_nothing(topic_settings, tmp_path):
         topic_settings, tmp_path, "--rate", "20000", "--duration", "10", "--batch", "200"
     )
     assert summary["failed"] == 0 and summary["acked"] == summary["events"]
-    tickets, rejected, messages = _read_all(topic_settings, "tickets")
+    tickets, rejected, messages = read_all(topic_settings, "tickets")
     assert rejected == []
     assert len(tickets) == summary["sent"]["tickets"]
     assert messages < len(tickets) / 10  # really batched

@@ -9,11 +9,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from kafka_checks import sample, worker_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -36,29 +36,6 @@ BAD = [
      "ticket_id"),
     (orjson.dumps({**GOOD, "event_id": "b4", "handle_seconds": "long"}), "handle_seconds"),
 ]  # fmt: skip
-
-
-def _metrics(state_dir, pid: int) -> str:
-    target = state_dir / "prometheus-targets" / f"worker-{pid}.json"
-    deadline = time.monotonic() + 60
-    while not target.exists():
-        assert time.monotonic() < deadline, "the worker never registered its /metrics"
-        time.sleep(0.2)
-    host_port = json.loads(target.read_text())[0]["targets"][0]
-    with urllib.request.urlopen(f"http://{host_port}/metrics", timeout=5) as resp:
-        return resp.read().decode()
-
-
-def _sample(text: str, name: str, **labels) -> float:
-    """A sample's value from Prometheus text format (labels in any order); 0 when absent."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        label_text, value = line[len(name) + 1 :].rsplit("} ", 1)
-        found = dict(kv.split("=", 1) for kv in label_text.split(","))
-        if {k: v.strip('"') for k, v in found.items()} == labels:
-            return float(value)
-    return 0.0
 
 
 def test_worker_dead_letters_bad_events_and_keeps_going(topic_settings, tmp_path):
@@ -121,22 +98,21 @@ def test_worker_dead_letters_bad_events_and_keeps_going(topic_settings, tmp_path
         assert batch_rec["source"]["index"] == 7
         assert json.loads(base64.b64decode(batch_rec["original_b64"]))["event_id"] == "b-batch"
 
-        text = _metrics(tmp_path / "state", worker.pid)
+        text = worker_metrics(tmp_path / "state", worker.pid)
         deadline = time.monotonic() + 30
         while (
-            _sample(text, "deskpulse_stream_events_total", topic="tickets", outcome="accepted")
+            sample(text, "deskpulse_stream_events_total", topic="tickets", outcome="accepted")
             < n_good
             and time.monotonic() < deadline
         ):
             time.sleep(0.5)
-            text = _metrics(tmp_path / "state", worker.pid)  # fmt: skip
-        accepted = _sample(text, "deskpulse_stream_events_total", topic="tickets",
-                           outcome="accepted")  # fmt: skip
-        invalid = _sample(text, "deskpulse_stream_events_total", topic="tickets",
-                          outcome="invalid")  # fmt: skip
+            text = worker_metrics(tmp_path / "state", worker.pid)
+        events = "deskpulse_stream_events_total"
+        accepted = sample(text, events, topic="tickets", outcome="accepted")
+        invalid = sample(text, events, topic="tickets", outcome="invalid")
         assert (accepted, invalid) == (n_good, len(BAD) + 1)
-        assert _sample(text, "deskpulse_stream_deadletter_events_total", topic="tickets",
-                       field="priority") == 1  # fmt: skip
+        dead = "deskpulse_stream_deadletter_events_total"
+        assert sample(text, dead, topic="tickets", field="priority") == 1
         assert worker.poll() is None, "a bad event stopped the worker"
     finally:
         worker.terminate()
