@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "alerting.amconfig",
         "write an Alertmanager config with your receivers",
     )
+    _add_module(
+        sub, "verify", "deskpulse.oracle.cli", "the batch oracle's KPIs of a file of events"
+    )
     _add_module(sub, "worker", "streams.worker", "start one stream worker (faust)")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser
