@@ -228,15 +228,23 @@ def test_breach_inhibits_at_risk_and_resolution_reaches_the_pager(
         assert alerts["SlaAtRisk"]["status"]["state"] == "suppressed"
         assert alerts["SlaAtRisk"]["status"]["inhibitedBy"] == [alerts["SlaBreach"]["fingerprint"]]
         time.sleep(3.5)  # several re-sends, the at-risk group's wait, the breach group's interval
-        assert receiver.seen(ticket) == [("billing-pager", "SlaBreach", "firing")]
+        seen = receiver.seen(ticket)
+        breach = ("billing-pager", "SlaBreach", "firing")
+        assert [s for s in seen if s[1] == "SlaBreach"] == [breach]
+        # the at-risk may reach chat before the breach exists (for real it fires minutes
+        # earlier; here both records may land in different polls under load), never after it
+        assert all(s[1] != "SlaAtRisk" for s in seen[seen.index(breach) :])
         assert run.value("deskpulse_alerts_resent_total") >= 4
 
         _produce(
             topic_settings, *sla_settled(ticket, "first_response", time.time(), DIMS, "urgent")
         )
-        _wait_for(lambda: len(receiver.seen(ticket)) > 1, what="the resolution at the receiver")
+        _wait_for(
+            lambda: ("billing-pager", "SlaBreach", "resolved") in receiver.seen(ticket),
+            what="the resolution at the receiver",
+        )
         time.sleep(2.5)
-        assert receiver.seen(ticket) == [
+        assert [s for s in receiver.seen(ticket) if s[1] == "SlaBreach"] == [
             ("billing-pager", "SlaBreach", "firing"),
             ("billing-pager", "SlaBreach", "resolved"),
         ]
