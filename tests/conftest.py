@@ -7,13 +7,51 @@ CI=true a missing service fails the run.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
 
-from deskpulse.settings import TOPIC_KINDS, Settings
+from deskpulse.settings import DATASETS_DIR, TOPIC_KINDS, Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SERVICENOW_LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
+
+
+def missing(msg: str) -> None:
+    """Something a test needs is not here: a skip on a laptop, a failure in CI."""
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def _binary(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not on PATH (Debian: {package}; `deskpulse stack up` installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return _binary("amtool", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return _binary("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_bin() -> str:
+    return _binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def servicenow_log():
+    if not SERVICENOW_LOG.is_file():
+        missing(f"the ServiceNow log is not at {SERVICENOW_LOG} (see the datasets' SOURCE.md)")
+    return SERVICENOW_LOG
 
 
 def _require(service: str) -> None:
@@ -22,10 +60,7 @@ def _require(service: str) -> None:
     status = Stack(Settings(), log=lambda _m: None).status([service])[0]
     if status.healthy:
         return
-    msg = f"{service} is not running at {status.address} ({status.detail}); `deskpulse stack up`"
-    if IN_CI:
-        pytest.fail(msg)
-    pytest.skip(msg)
+    missing(f"{service} is not running at {status.address} ({status.detail}); `deskpulse stack up`")
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,9 @@ from kafka import KafkaConsumer, TopicPartition
 from deskpulse.contract import decode_message
 from deskpulse.kafka_io import partition_for
 from deskpulse.replay.run import ReplayOptions, replay
-from deskpulse.settings import DATASETS_DIR, Settings
+from deskpulse.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def read_topic(settings: Settings, kind: str, timeout: float = 30.0) -> list:
@@ -55,14 +52,11 @@ def decode_all(messages: list, kind: str, partitions: int) -> list[dict]:
     return events
 
 
-def test_mapped_servicenow_rows_land_on_the_topic_as_reported(topic_settings, tmp_path):
-    if not LOG.is_file():
-        msg = f"the ServiceNow log is not at {LOG}"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+def test_mapped_servicenow_rows_land_on_the_topic_as_reported(
+    topic_settings, tmp_path, servicenow_log
+):
     opts = dict(mapping="servicenow_incident", limit=3_000, progress=False)
-    report = replay(ReplayOptions(LOG, settings=topic_settings, batch=200, **opts))
+    report = replay(ReplayOptions(servicenow_log, settings=topic_settings, batch=200, **opts))
     assert report.ok, report
     assert report.records == 3_000
     assert report.events > 2_000
@@ -78,7 +72,7 @@ def test_mapped_servicenow_rows_land_on_the_topic_as_reported(topic_settings, tm
 
     # The same rows to a file: the same events.
     out = tmp_path / "sn.jsonl"
-    replay(ReplayOptions(LOG, out=out, **opts))
+    replay(ReplayOptions(servicenow_log, out=out, **opts))
     on_file = {orjson.loads(line)["event_id"] for line in out.read_bytes().splitlines()}
     assert on_file == {e["event_id"] for e in events}
     assert read_topic(topic_settings, "surveys") == []

@@ -3,25 +3,12 @@ should (`amtool config routes test`). Needs only the amtool binary (CI=true: mus
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from alerting import amconfig
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="module")
-def amtool() -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        msg = "amtool is not on PATH (Debian: prometheus-alertmanager)"
-        pytest.fail(msg) if IN_CI else pytest.skip(msg)
-    return path
 
 
 def _route(amtool: str, config, labels: dict[str, str]) -> str:

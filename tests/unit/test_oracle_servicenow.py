@@ -10,9 +10,7 @@ priority in force at its time. The two differ by the priority changes (383 incid
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import orjson
 import pandas as pd
@@ -23,26 +21,14 @@ from deskpulse.oracle import KpiTable, compute_kpis
 from deskpulse.replay.mapping import load_mapping
 from deskpulse.replay.sources import open_source
 from deskpulse.replay.transform import map_records
-from deskpulse.settings import DATASETS_DIR
 
-LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOUR = 3600.0
 FINAL_PRIORITY = {"urgent": 270, "high": 408, "normal": 23_466, "low": 774}  # SOURCE.md
 
 
-def _require_log() -> Path:
-    if LOG.is_file():
-        return LOG
-    msg = f"the ServiceNow log is not at {LOG} (see the datasets' SOURCE.md)"
-    if IN_CI:
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
 @pytest.fixture(scope="module")
-def mapped() -> list[bytes]:
-    path = _require_log()
+def mapped(servicenow_log) -> list[bytes]:
+    path = servicenow_log
     mapping = load_mapping("servicenow_incident")
     result = map_records(mapping, open_source(mapping, path).records(), on_error=lambda *a: None)
     return result.events  # canonical JSON, in the order replay sends them

@@ -5,9 +5,7 @@ Needs only the promtool binary: skipped without it, except under CI=true where i
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -19,16 +17,6 @@ RULES = PROJECT_ROOT / "alerting" / "rules"
 RULE_FILES = sorted(RULES.glob("*.yml"))
 TEST_FILES = sorted((RULES / "tests").glob("*.yml"))
 RUNBOOKS = PROJECT_ROOT / "docs" / "runbooks.md"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        msg = "promtool is not on PATH (Debian: prometheus)"
-        pytest.fail(msg) if IN_CI else pytest.skip(msg)
-    return path
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess:

@@ -6,9 +6,7 @@ stream would: resolution time is a ticket's resolved ts minus its created ts, an
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import orjson
@@ -19,24 +17,11 @@ from deskpulse.contract import decode_message
 from deskpulse.replay.mapping import load_mapping
 from deskpulse.replay.sources import open_source
 from deskpulse.replay.transform import map_records
-from deskpulse.settings import DATASETS_DIR
-
-LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _require_log() -> Path:
-    if LOG.is_file():
-        return LOG
-    msg = f"the ServiceNow log is not at {LOG} (see the datasets' SOURCE.md)"
-    if IN_CI:
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
-def mapped():
-    path = _require_log()
+def mapped(servicenow_log):
+    path = servicenow_log
     mapping = load_mapping("servicenow_incident")
     errors = []
     t0 = time.perf_counter()
@@ -149,11 +134,11 @@ def test_made_sla_on_the_closing_event_is_the_final_verdict(events):
     assert verdict == {True: 15_803, False: 9_115}
 
 
-def test_mapping_twice_gives_identical_events(mapped):
+def test_mapping_twice_gives_identical_events(mapped, servicenow_log):
     """Same input, same bytes; and an incident's events do not depend on what else is read."""
     mapping, result, _, _ = mapped
-    first = map_records(mapping, open_source(mapping, LOG, limit=5_000).records())
-    again = map_records(mapping, open_source(mapping, LOG, limit=5_000).records())
+    first = map_records(mapping, open_source(mapping, servicenow_log, limit=5_000).records())
+    again = map_records(mapping, open_source(mapping, servicenow_log, limit=5_000).records())
     assert again.events == first.events
     assert np.all(np.diff(again.times) >= 0)
     last_ticket = orjson.loads(max(first.events, key=lambda b: orjson.loads(b)["ticket_id"]))
