@@ -15,7 +15,7 @@ from better-known levels instead of being noisy:
 
 - the slice "all" of a metric (the root) shrinks towards the same hour of the day pooled over
   the week, and that towards its overall level (what a short history still knows: the daily
-  shape); `root_prior_buckets` buckets' worth for counts, `prior_items` items for ratios/means;
+  shape); `root_prior_events` events' worth for counts, `prior_items` items for ratios/means;
 - a slice shrinks towards its own overall level carried through the root's seasonal shape
   (count: its share of the root's rate; ratio: its log-odds offset; mean: its offset), with
   `prior_events` events' or `prior_items` items' worth. Three tickets a week in a slot are
@@ -37,21 +37,20 @@ import numpy as np
 from alerting.anomaly.scoring import COUNT, MEAN, RATIO, TINY
 
 SLOTS = 168
-BLOCK = 60  # buckets per over-dispersion block (an hour of minute buckets)
 RESIDUAL_CAP = 25.0
 
 
 @dataclass(frozen=True)
 class BaselineParams:
     decay: float = 0.7
-    root_prior_buckets: float = 30.0
-    prior_events: float = 30.0
-    prior_items: float = 30.0
+    root_prior_events: float = 4.0  # the daily shape, for "all": right within ~50 %
+    prior_events: float = 200.0  # a slice's share of "all" at every hour: right within ~7 %
+    prior_items: float = 30.0  # ratio/mean of "all": the same hour of the day pooled
+    slice_prior_items: float = 200.0  # a slice's overall offset carried through the root's shape
     count_floor: float = 0.05  # relative sd of a count's expectation the model cannot know
     ratio_floor: float = 0.1  # sd of p, as a fraction of p (1 - p)
     mean_floor: float = 0.05  # sd of the mean, as a fraction of sigma
-    root_prior_error: float = 0.5  # relative error of the daily-shape prior (day-of-week effect)
-    slice_prior_error: float = 0.2  # relative error of "same share at every hour"
+    block_seconds: float = 3600.0  # over-dispersion is estimated on blocks this long
     dispersion_alpha: float = 0.02
     dispersion_min: float = 5.0  # expected events (count) or items (ratio, mean) per block
     min_events: float = 10.0  # count slice: learnt events before it is scored
@@ -61,8 +60,11 @@ class BaselineParams:
 class SeasonalBaseline:
     """Hour-of-week expectations of many series at once (arrays; rows appended by add())."""
 
-    def __init__(self, params: BaselineParams | None = None, capacity: int = 64):
+    def __init__(
+        self, params: BaselineParams | None = None, bucket_seconds: float = 60.0, capacity: int = 64
+    ):
         self.params = params or BaselineParams()
+        self.block_buckets = max(1, round(self.params.block_seconds / bucket_seconds))
         self.n = 0
         self.kind = np.zeros(capacity, np.int8)
         self.root = np.zeros(capacity, np.int32)
@@ -74,6 +76,7 @@ class SeasonalBaseline:
         self.block = np.zeros((capacity, 4))  # O, E, V, U-sum of the current block
         self.block_n = 0
         self.slot_week = np.full(SLOTS, -(2**40), np.int64)
+        self._totals: tuple[np.ndarray, ...] | None = None
 
     # -- rows -----------------------------------------------------------------------------------
 
@@ -102,14 +105,18 @@ class SeasonalBaseline:
 
     # -- learning -------------------------------------------------------------------------------
 
-    def learn(self, slot: int, week: int, num, den, sq, mask, expected, variance, base_sd) -> None:
+    def learn(
+        self, slot, week, num, den, sq, mask, expected, variance, base_sd, ready_buckets=0.0
+    ) -> None:
         """Add one bucket of every series where mask is true (rows in order 0..n-1).
 
         expected, variance, base_sd: what the scores assumed for this bucket; they feed the
-        over-dispersion estimate.
+        over-dispersion estimate, once the root has learnt ready_buckets buckets.
         """
+        ready = self.learnt[: self.n][self.root[: self.n]] >= ready_buckets
         n = self.n
         p = self.params
+        before = (self.num[:n, slot].copy(), self.den[:n, slot].copy(), self.sq[:n, slot].copy())
         if week > self.slot_week[slot]:
             if self.slot_week[slot] > -(2**40):
                 f = p.decay ** float(week - self.slot_week[slot])
@@ -121,6 +128,11 @@ class SeasonalBaseline:
         self.num[:n, slot] += np.where(m, num, 0.0)
         self.den[:n, slot] += np.where(m, den, 0.0)
         self.sq[:n, slot] += np.where(m, sq, 0.0)
+        if self._totals is not None and len(self._totals[0]) == n:  # keep the sums current
+            for total, arr, old in zip(
+                self._totals, (self.num, self.den, self.sq), before, strict=True
+            ):
+                total += arr[:n, slot] - old
         self.learnt[:n] += m
         b = self.block[:n]
         b[:, 0] += np.where(m, num, 0.0)
@@ -128,37 +140,41 @@ class SeasonalBaseline:
         b[:, 2] += np.where(m, variance, 0.0)
         b[:, 3] += np.where(m, base_sd, 0.0)
         self.block_n += 1
-        if self.block_n >= BLOCK:
-            self._update_dispersion()
+        if self.block_n >= self.block_buckets:
+            self._update_dispersion(ready)
 
-    def _update_dispersion(self) -> None:
+    def _update_dispersion(self, ready: np.ndarray) -> None:
         n = self.n
         o, e, v, u = self.block[:n].T
         total = v + u * u
-        enough = v >= self.params.dispersion_min
+        enough = (v >= self.params.dispersion_min) & ready
         r2 = np.minimum((o - e) ** 2 / np.maximum(total, TINY), RESIDUAL_CAP)
         a = self.params.dispersion_alpha
-        self.phi_ewma[:n] = np.where(enough, (1 - a) * self.phi_ewma[:n] + a * r2, self.phi_ewma[:n])
+        phi = self.phi_ewma[:n]
+        self.phi_ewma[:n] = np.where(enough, (1 - a) * phi + a * r2, phi)
         self.block[:n] = 0.0
         self.block_n = 0
 
     # -- expectations ---------------------------------------------------------------------------
 
     def expect(self, slot: int, ready_buckets: float) -> tuple[np.ndarray, ...]:
-        """Per series for this slot: (level, unit variance, unit sd of the estimate, ready).
+        """Per series for this slot: (level, unit variance, unit sd of the estimate, ready, share).
 
         A bucket with n items (count: n = 1) expects level n, with sampling variance
         unit_var n and estimate sd unit_sd n. ready: the root has learnt ready_buckets buckets
-        and the slice enough events or items.
+        and the slice enough events or items. share: the slice's part of its root's events
+        (count) or items (ratio, mean), over all learnt buckets.
         """
         n = self.n
         p = self.params
         kind, root = self.kind[:n], self.root[:n]
         num, den, sq = self.num[:n], self.den[:n], self.sq[:n]
-        a_s, d_s, q_s = num[:, slot], den[:, slot], sq[:, slot]
+        a_s, d_s = num[:, slot], den[:, slot]
         hod = slot % 24
-        a_h, d_h, q_h = num[:, hod::24].sum(1), den[:, hod::24].sum(1), sq[:, hod::24].sum(1)
-        t_a, t_d, t_q = num.sum(1), den.sum(1), sq.sum(1)
+        a_h, d_h = num[:, hod::24].sum(1), den[:, hod::24].sum(1)
+        if self._totals is None or len(self._totals[0]) != n:
+            self._totals = (num.sum(1), den.sum(1), sq.sum(1))
+        t_a, t_d, t_q = self._totals
         is_root = root == np.arange(n)
         level = np.zeros(n)
         unit_var = np.zeros(n)
@@ -169,20 +185,17 @@ class SeasonalBaseline:
             # Roots: slot -> hour of day -> overall.
             hod_level = (a_h + k * glob) / (d_h + k)
             # -- counts --
-            kr = p.root_prior_buckets
-            hod_rate = (a_h + kr * glob) / (d_h + kr)
-            root_rate = (a_s + kr * hod_rate) / (d_s + kr)
-            w_root = kr / (d_s + kr)
+            # Gamma-Poisson: a prior worth `a` events at the prior's rate. The posterior's
+            # relative variance is 1 / (events + a).
+            ar = p.root_prior_events
+            hod_rate = np.maximum((a_h + ar) / (d_h + ar / np.maximum(glob, TINY)), TINY)
+            root_rate = (a_s + ar) / (d_s + ar / hod_rate)
             rate_ratio = glob / np.maximum(glob[root], TINY)  # a slice's share of the root's rate
             prior_rate = np.maximum(rate_ratio * root_rate[root], TINY)
-            ke = p.prior_events
-            child_rate = (a_s + ke) / (d_s + ke / prior_rate)
-            w_child = (ke / prior_rate) / (d_s + ke / prior_rate)
-            root_vrel = 1 / (a_s + kr * hod_rate + 1) + (w_root * p.root_prior_error) ** 2
-            child_vrel = (
-                1 / (a_s + ke)
-                + w_child**2 * (p.slice_prior_error**2 + root_vrel[root])
-            )
+            ae = p.prior_events
+            child_rate = (a_s + ae) / (d_s + ae / prior_rate)
+            root_vrel = 1 / (a_s + ar)
+            child_vrel = 1 / (a_s + ae) + (ae / (a_s + ae)) ** 2 * root_vrel[root]
             rate = np.where(is_root, root_rate, child_rate)
             vrel = np.where(is_root, root_vrel, child_vrel) + p.count_floor**2
             c = kind == COUNT
@@ -193,25 +206,28 @@ class SeasonalBaseline:
             p_slice = np.clip((t_a + k * p_glob[root]) / (t_d + k), 1e-4, 1 - 1e-4)
             shift = _logit(np.clip(p_root_slot[root], 1e-4, 1 - 1e-4)) - _logit(p_glob[root])
             p_prior = np.where(is_root, hod_level, _expit(_logit(p_slice) + shift))
-            pr = np.clip((a_s + k * p_prior) / (d_s + k), 1e-4, 1 - 1e-4)
+            ks = np.where(is_root, k, p.slice_prior_items)
+            pr = np.clip((a_s + ks * p_prior) / (d_s + ks), 1e-4, 1 - 1e-4)
             pq = pr * (1 - pr)
             r = kind == RATIO
             level[r], unit_var[r] = pr[r], pq[r]
-            unit_sd[r] = np.sqrt(pq / (d_s + k) + (p.ratio_floor * pq) ** 2)[r]
+            unit_sd[r] = np.sqrt(pq / (d_s + ks) + (p.ratio_floor * pq) ** 2)[r]
             # -- means --
             mu_root_slot = (a_s + k * hod_level) / (d_s + k)
             m2_glob = np.where(t_d > 0, t_q / np.maximum(t_d, TINY), 0.0)
             mu_slice = (t_a + k * glob[root]) / (t_d + k)
             m2_slice = (t_q + k * m2_glob[root]) / (t_d + k)
             mu_prior = np.where(is_root, hod_level, mu_slice + mu_root_slot[root] - glob[root])
-            mu = (a_s + k * mu_prior) / (d_s + k)
+            mu = (a_s + ks * mu_prior) / (d_s + ks)
             var = np.maximum(np.where(is_root, m2_glob - glob**2, m2_slice - mu_slice**2), 1e-6)
             m = kind == MEAN
             level[m], unit_var[m] = mu[m], var[m]
-            unit_sd[m] = np.sqrt(var / (d_s + k) + p.mean_floor**2 * var)[m]
+            unit_sd[m] = np.sqrt(var / (d_s + ks) + p.mean_floor**2 * var)[m]
         root_ready = self.learnt[:n][root] >= ready_buckets
         own = np.where(kind == COUNT, t_a >= p.min_events, t_d >= p.min_items)
-        return level, unit_var, unit_sd, root_ready & own & (t_d > 0)
+        weight = np.where(kind == COUNT, t_a, t_d)
+        share = weight / np.maximum(weight[root], TINY)
+        return level, unit_var, unit_sd, root_ready & own & (t_d > 0), share
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -232,9 +248,11 @@ class SeasonalBaseline:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, params: BaselineParams | None = None) -> SeasonalBaseline:
+    def from_dict(
+        cls, d: dict, params: BaselineParams | None = None, bucket_seconds: float = 60.0
+    ) -> SeasonalBaseline:
         n = int(d["n"])
-        b = cls(params, capacity=max(64, n))
+        b = cls(params, bucket_seconds, capacity=max(64, n))
         b.n = n
         for name in ("kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block"):
             getattr(b, name)[:n] = _unpack(d[name])

@@ -46,9 +46,9 @@ ALL = "all"
 QUIET, OPEN = 0, 1
 # Ring cells per series and bucket: inputs, then what is derived from them (summed per window).
 _INPUTS = ("r_obs", "r_den", "r_sq", "r_lvl", "r_var", "r_sd")
-_DERIVED = ("r_up", "r_dn", "r_n", "r_e", "r_v", "r_u", "r_o")
-_SUMS = ("s_up", "s_dn", "s_n", "s_e", "s_v", "s_u", "s_o")
-_CELLS = (*_INPUTS, *_DERIVED)
+_DERIVED = ("r_n", "r_e", "r_v", "r_u", "r_o")
+_SUMS = ("s_n", "s_e", "s_v", "s_u", "s_o")
+_CELLS = (*_INPUTS, *_DERIVED, "r_x")  # r_x: the bucket's excess, observed - expected
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,13 @@ class DetectorConfig:
     close_score: float = 2.0
     close_buckets: int = 15
     close_window: int = 30
-    clip_sd: float = 3.0  # a bucket counts for at most expected + clip_sd sd + clip_abs when opening
-    clip_abs: float = 2.0
     critical_score: float = 10.0
     ready_buckets: int = 1440  # learnt buckets of a metric's "all" before its series are scored
     max_series: int = 4000
     cause_score: float = 3.0
     cause_share: float = 0.5
     max_causes: int = 3
+    dominant_share: float = 0.8  # slices with more of their root are neither scored nor causes
     baseline: BaselineParams = field(default_factory=BaselineParams)
     metrics: Mapping[str, MetricSpec] = field(default_factory=lambda: dict(DEFAULT_METRICS))
 
@@ -155,7 +154,7 @@ class Detector:
         self.config = config or DetectorConfig()
         cfg = self.config
         self.tz = ZoneInfo(cfg.timezone)
-        self.baseline = SeasonalBaseline(cfg.baseline)
+        self.baseline = SeasonalBaseline(cfg.baseline, cfg.bucket_seconds)
         self._windows = np.array(sorted(set(cfg.windows)), dtype=np.int64)
         self.ring = int(self._windows[-1]) + 1  # + 1: the bucket leaving the longest window
         self.series: dict[tuple[str, str], int] = {}
@@ -170,6 +169,8 @@ class Detector:
         self.late_dropped = 0
         self.series_dropped = 0
         self._steps = 0
+        self._dirty = False  # a late correction: recompute the window sums before the next step
+        self._minor = np.ones(0, bool)
         self._clock_cache: dict[int, tuple[int, int]] = {}
 
     # -- series ---------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class Detector:
         r, w = self.ring, len(self._windows)
         specs = {name: ((r,), float) for name in _CELLS}
         specs["r_flag"] = ((r,), bool)
-        specs.update({name: ((w,), float) for name in _SUMS})
+        specs.update({name: ((w,), float) for name in (*_SUMS, "top", "bottom")})
         specs.update(
             {
                 "state": ((), np.int8),
@@ -273,13 +274,9 @@ class Detector:
         if age >= self.ring - 1 or self.ring_t[col] != b:
             self.late_dropped += 1
             return
-        rows = np.array([idx])
-        before = {name: getattr(self, name)[idx, col] for name in _DERIVED}
         self.r_obs[idx, col], self.r_den[idx, col], self.r_sq[idx, col] = value
-        self._derive(rows, col)
-        inside = self._windows > age  # the windows ending at the last bucket that hold b
-        for cell, total in zip(_DERIVED, _SUMS, strict=True):
-            getattr(self, total)[idx, inside] += getattr(self, cell)[idx, col] - before[cell]
+        self._derive(np.array([idx]), col)
+        self._dirty = True
 
     def observe_many(self, rows: Iterable) -> None:
         """observe() for each row: (bucket_start, slice, metric, numerator[, denominator[, sumsq]])
@@ -372,20 +369,17 @@ class Detector:
         return hit
 
     def _derive(self, rows, col: int) -> None:
-        """Expected, variance, estimate sd and the winsorised observations of cells."""
+        """Expected, variance, estimate sd and excess of cells, from their inputs."""
         count = self.kind[rows] == COUNT
         den = self.r_den[rows, col]
         neff = np.where(count, 1.0, den)
         e = self.r_lvl[rows, col] * neff
-        v = self.r_var[rows, col] * neff
         o = self.r_obs[rows, col]
-        cap = self.config.clip_sd * np.sqrt(v) + self.config.clip_abs
         self.r_e[rows, col] = e
-        self.r_v[rows, col] = v
+        self.r_v[rows, col] = self.r_var[rows, col] * neff
         self.r_u[rows, col] = self.r_sd[rows, col] * neff
         self.r_o[rows, col] = o
-        self.r_up[rows, col] = np.minimum(o, e + cap)
-        self.r_dn[rows, col] = np.maximum(o, e - cap)
+        self.r_x[rows, col] = o - e
         self.r_n[rows, col] = np.where(count, 0.0, den)
 
     def _learn_column(self, col: int) -> None:
@@ -404,6 +398,7 @@ class Detector:
             self.r_e[:n, col],
             self.r_v[:n, col],
             self.r_u[:n, col],
+            self.config.ready_buckets,
         )
         self.ring_t[col] = -1
         for name in _CELLS:
@@ -413,11 +408,12 @@ class Detector:
         for col in np.argsort(self.ring_t):
             if self.ring_t[col] >= 0:
                 self._learn_column(int(col))
-        for name in _SUMS:
+        for name in (*_SUMS, "top", "bottom"):
             getattr(self, name)[:] = 0.0
 
     def _resync(self, b: int) -> None:
-        """Recompute the window sums from the ring (after a restore; periodically for drift)."""
+        """Recompute the window sums and extremes of the windows ending at bucket b from the
+        ring (after a restore or a late correction; periodically against rounding drift)."""
         n = self.n
         order = (b % self.ring - np.arange(self.ring)) % self.ring
         valid = (self.ring_t[order] >= 0) & (self.ring_t[order] > b - self.ring)
@@ -425,6 +421,10 @@ class Detector:
         for cell, total in zip(_DERIVED, _SUMS, strict=True):
             x = getattr(self, cell)[:n][:, order] * valid
             getattr(self, total)[:n] = np.cumsum(x, axis=1)[:, w]
+        x = self.r_x[:n][:, order] * valid
+        self.top[:n] = np.maximum(np.maximum.accumulate(x, axis=1)[:, w], 0.0)
+        self.bottom[:n] = np.minimum(np.minimum.accumulate(x, axis=1)[:, w], 0.0)
+        self._dirty = False
 
     def _step(self, b: int) -> list[AnomalyEvent]:
         cfg = self.config
@@ -433,12 +433,18 @@ class Detector:
             return []
         r = self.ring
         col = b % r
+        if self._dirty:
+            self._resync(b - 1)
         self._learn_column(col)
         # -- the new bucket --
         for idx, (o, d, q) in self.pending.pop(b, {}).items():
             self.r_obs[idx, col], self.r_den[idx, col], self.r_sq[idx, col] = o, d, q
         slot, _week = self._clock(b)
-        level, unit_var, unit_sd, ready = self.baseline.expect(slot, cfg.ready_buckets)
+        level, unit_var, unit_sd, ready, share = self.baseline.expect(slot, cfg.ready_buckets)
+        # a slice holding most of its root (channel=phone in a phone desk) only repeats "all"
+        self._minor = share < cfg.dominant_share
+        self._minor[self.baseline.root[:n] == np.arange(n)] = True
+        ready &= self._minor
         self.r_lvl[:n, col], self.r_var[:n, col], self.r_sd[:n, col] = level, unit_var, unit_sd
         self.r_flag[:n, col] = False
         self.ring_t[col] = b
@@ -449,10 +455,13 @@ class Detector:
         for cell, total in zip(_DERIVED, _SUMS, strict=True):
             x = getattr(self, cell)
             getattr(self, total)[:n] += x[:n, col, None] - x[:n][:, old_cols] * alive
+        self._update_extremes(b, col, old_cols, alive)
         self._steps += 1
         if self._steps % r == 0:
             self._resync(b)
-        O, N, E, V, U = (getattr(self, name)[:n] for name in ("s_o", "s_n", "s_e", "s_v", "s_u"))
+        O, N, E, V, U = (getattr(self, k)[:n] for k in ("s_o", "s_n", "s_e", "s_v", "s_u"))  # noqa: E741
+        # the opening score leaves out each window's most deviant bucket
+        robust_up, robust_down = O - self.top[:n], O - self.bottom[:n]
         phi = self.baseline.phi[:, None]
         sign = self.sign[:n].astype(float)[:, None]
         open_score = np.zeros((n, len(self._windows)))
@@ -462,7 +471,7 @@ class Detector:
             plain = signed_score(int(kind), O[k], N[k], E[k], V[k], U[k], phi[k])
             best_open = np.zeros_like(plain)
             best_now = np.zeros_like(plain)
-            for s, robust_o in ((1.0, self.s_up[:n][k]), (-1.0, self.s_dn[:n][k])):
+            for s, robust_o in ((1.0, robust_up[k]), (-1.0, robust_down[k])):
                 use = (sign[k] == s) | (sign[k] == 0)
                 robust = s * signed_score(int(kind), robust_o, N[k], E[k], V[k], U[k], phi[k])
                 ok = enough_evidence(
@@ -514,14 +523,35 @@ class Detector:
             self.run_close[idx] = 0
             self.open_window[idx] = length
             self.r_flag[idx, (col - np.arange(length)) % r] = True
-            events += self._open_member(int(idx), wi, float(best[idx]), at, sums)
+            broad = current[self.baseline.root[idx]] >= cfg.close_score
+            events += self._open_member(int(idx), wi, float(best[idx]), at, sums, broad)
         self.r_flag[:n, col] |= self.state[:n] == OPEN
         return events
+
+    def _update_extremes(self, b: int, col: int, old_cols, alive) -> None:
+        """Largest and smallest bucket excess of every window, kept as windows slide: the new
+        bucket may become the extreme; where the leaving bucket was it, rescan that window."""
+        n = self.n
+        x_new = self.r_x[:n, col, None]
+        x_old = self.r_x[:n][:, old_cols] * alive
+        for ext, better, worse in (
+            (self.top, np.maximum, np.greater_equal),
+            (self.bottom, np.minimum, np.less_equal),
+        ):
+            cur = ext[:n]
+            rescan = worse(x_old, cur) & (cur != 0.0)
+            cur[:] = better(cur, x_new)
+            for j in np.flatnonzero(rescan.any(axis=0)):
+                rows = np.flatnonzero(rescan[:, j])
+                cols = (col - np.arange(self._windows[j])) % self.ring
+                live = (self.ring_t[cols] >= 0) & (self.ring_t[cols] > b - self.ring)
+                seg = self.r_x[rows][:, cols] * live
+                cur[rows, j] = better(better.reduce(seg, axis=1), 0.0)
 
     # -- alerts ---------------------------------------------------------------------------------
 
     def _window_value(self, idx: int, wi: int, sums) -> tuple[float, float]:
-        O, N, E, *_ = sums
+        O, N, E, *_ = sums  # noqa: E741
         if self.kind[idx] == COUNT:
             return float(O[idx, wi]), float(E[idx, wi])
         n = float(N[idx, wi])
@@ -530,12 +560,12 @@ class Detector:
         return float(O[idx, wi]) / n, float(E[idx, wi]) / n
 
     def _causes(self, idx: int, wi: int, sums) -> tuple[Cause, ...]:
-        O, _N, E, V, U, phi = sums
+        O, _N, E, V, U, phi = sums  # noqa: E741
         metric = self.metric_of[idx]
         sign = float(self.sign[idx]) or float(np.sign(O[idx, wi] - E[idx, wi]) or 1.0)
         cells = []
         for (m, name), j in self.series.items():
-            if m != metric or name == ALL:
+            if m != metric or name == ALL or not self._minor[j]:
                 continue
             dim, value = parse_slice(name)
             sd = math.sqrt(max(float(phi[j, 0] * (V[j, wi] + U[j, wi] ** 2)), 1e-12))
@@ -543,7 +573,7 @@ class Detector:
         cfg = self.config
         return tuple(explain(cells, sign, cfg.cause_score, cfg.cause_share, cfg.max_causes))
 
-    def _open_member(self, idx: int, wi: int, score: float, at: float, sums) -> list:
+    def _open_member(self, idx: int, wi: int, score: float, at: float, sums, broad: bool) -> list:
         cfg = self.config
         metric, name = self.metric_of[idx], self.slice_of[idx]
         causes = self._causes(idx, wi, sums)
@@ -551,7 +581,7 @@ class Detector:
         for ep in self.episodes.values():
             if ep.metric != metric:
                 continue
-            if name == ALL or ep.slice == ALL or ep.names() & mine:
+            if broad or name == ALL or ep.slice == ALL or ep.names() & mine:
                 ep.members.add(idx)
                 ep.open_members.add(idx)
                 return []
@@ -677,7 +707,9 @@ class Detector:
         det = cls(DetectorConfig.from_dict(d["config"]))
         for metric, name in d["series"]:
             det._series(metric, name)
-        det.baseline = SeasonalBaseline.from_dict(d["baseline"], det.config.baseline)
+        det.baseline = SeasonalBaseline.from_dict(
+            d["baseline"], det.config.baseline, det.config.bucket_seconds
+        )
         n = det.n
         for name in cls._ARRAYS:
             getattr(det, name)[:n] = _unpack(d["arrays"][name])
@@ -708,4 +740,3 @@ def _epoch_seconds(col) -> np.ndarray:
             s = s.dt.tz_localize("UTC")
         return (s - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
     return s.to_numpy(dtype=float)
-
