@@ -551,13 +551,17 @@ class Detector:
     # -- alerts ---------------------------------------------------------------------------------
 
     def _window_value(self, idx: int, wi: int, sums) -> tuple[float, float]:
+        """(observed, expected) over window wi: a count, or a share/mean of the window's items
+        (the next longer window with items when this one has none)."""
         O, N, E, *_ = sums  # noqa: E741
         if self.kind[idx] == COUNT:
             return float(O[idx, wi]), float(E[idx, wi])
-        n = float(N[idx, wi])
-        if n <= 0:
-            return math.nan, math.nan
-        return float(O[idx, wi]) / n, float(E[idx, wi]) / n
+        for j in range(wi, len(self._windows)):
+            n = float(N[idx, j])
+            if n > 0:
+                return float(O[idx, j]) / n, float(E[idx, j]) / n
+        level = float(self.r_lvl[idx, ((self.next_bucket or 0) - 1) % self.ring])
+        return level, level
 
     def _causes(self, idx: int, wi: int, sums) -> tuple[Cause, ...]:
         O, _N, E, V, U, phi = sums  # noqa: E741
