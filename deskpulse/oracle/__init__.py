@@ -72,13 +72,15 @@ def compute_kpis(
     as_of: float | str | datetime | None = None,
     windows: Iterable[str] = WINDOWS,
     policy=None,
+    sla_clock: dict[int, float] | None = None,
 ) -> KpiTable:
     """Every KPI of docs/kpis.md for the events of a file (or lines, or event dicts), in
     arrival order.
 
     as_of: the instant of the live views and of the gauges of views and total, and the `until`
     of the SLA clocks (default: the greatest t of the accepted events). policy: an SlaPolicy
-    (default: alerting.sla.load_policy()).
+    (default: alerting.sla.load_policy()). sla_clock: per tickets partition, the SLA clocks'
+    `until` instead of as_of (what a stream worker's partition clock had reached).
     """
     windows = tuple(windows)
     for w in windows:
@@ -97,7 +99,7 @@ def compute_kpis(
         at = loaded.max_t
     facts = build_facts(loaded.tickets)
     changes = priority_changes(loaded.tickets)
-    encoded = encode(contributions(loaded, facts, changes, at, policy))
+    encoded = encode(contributions(loaded, facts, changes, at, policy, sla_clock))
     parts = []
     for w in windows:
         if at is None and w not in ("1m", "1h", "total"):

@@ -251,22 +251,28 @@ def _cumulative(delta: np.ndarray, sid: np.ndarray, wi: np.ndarray) -> np.ndarra
     return out
 
 
+def gauge_end(at: float) -> float:
+    """Gauges of views and total are those of the minute holding `at`, at its end."""
+    return 60.0 * (np.floor(at / 60.0) + 1)
+
+
 def _backlog_at(f: _Family, at: float | None, size: int) -> np.ndarray:
-    """Backlog per slice id just after `at`: the deltas with t <= at."""
-    m = np.ones(len(f.t), bool) if at is None else f.t <= at
+    """Backlog per slice id at the end of at's minute E: the deltas with t < E."""
+    m = np.ones(len(f.t), bool) if at is None else f.t < gauge_end(at)
     return np.bincount(f.sid[m, 0], f.data["delta"][m], minlength=size).astype(np.int64)
 
 
 def _rate_at(f: _Family, at: float | None, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resolution rate 24 h just after `at`, per slice id: created in (at - 24 h, at], and of
-    those, resolved by at."""
+    """Resolution rate 24 h at the end E of at's minute, per slice id: created in
+    [E - 24 h, E), and of those, resolved before E (as a 1m window ending at E)."""
     num = np.zeros(size, np.int64)
     den = np.zeros(size, np.int64)
     if at is None:
         return num, den
+    end = gauge_end(at)
     t, t_res = f.data["t"], f.data["t_res"]
-    inside = (t > at - RATE_HORIZON) & (t <= at)
-    done = inside & (t_res <= at)
+    inside = (t >= end - RATE_HORIZON) & (t < end)
+    done = inside & (np.where(np.isnan(t_res), np.inf, np.fmax(t, t_res)) < end)
     for j in range(f.sid.shape[1]):
         s = f.sid[:, j]
         ok = s >= 0

@@ -79,6 +79,7 @@ def contributions(
     changes: pd.DataFrame,
     as_of: float | None,
     policy,
+    sla_clock: dict[int, float] | None = None,
 ) -> Contributions:
     """Every contribution of the loaded events; too-late events contribute to no window
     themselves, but take part in the facts (created time, first reply, priority as of)."""
@@ -128,7 +129,7 @@ def contributions(
         s["value"] = value[keep]
         samples[name] = s.reset_index(drop=True)
 
-    sla = _sla_flows(win, facts, changes, as_of, policy)
+    sla = _sla_flows(win, facts, changes, as_of, policy, sla_clock)
     surveys, comments = _survey_flows(loaded.surveys, facts, changes)
     flows = pd.concat([flows, sla, surveys], ignore_index=True)
     for c in FLOW_COLUMNS:
@@ -152,9 +153,12 @@ def _count_before(tickets: pd.DataFrame, at: pd.DataFrame, type_: str) -> np.nda
     return counts.reindex(probe["row"], fill_value=0).to_numpy()
 
 
-def _sla_flows(win, facts, changes, as_of, policy) -> pd.DataFrame:
+def _sla_flows(win, facts, changes, as_of, policy, sla_clock=None) -> pd.DataFrame:
     """Met and breach outcomes of evaluate_ticket over each ticket's window events (sorted by
-    (t, arrival), until=as_of), at SlaEvent.at, sliced as of `at`."""
+    (t, arrival), until=as_of), at SlaEvent.at, sliced as of `at`.
+
+    sla_clock: per partition of the tickets topic, the `until` of its tickets instead of as_of
+    (a stream's clock is its partition's watermark)."""
     from alerting.sla import evaluate_ticket
 
     cols = ["t", *DIMENSIONS, *FLOW_COLUMNS]
@@ -181,9 +185,11 @@ def _sla_flows(win, facts, changes, as_of, policy) -> pd.DataFrame:
     cuts = np.flatnonzero(tids[1:] != tids[:-1]) + 1 if len(tids) else np.array([], int)
     starts = np.concatenate([[0], cuts]).astype(int) if len(tids) else []
     ends = np.concatenate([cuts, [len(tids)]]).astype(int) if len(tids) else []
+    parts = ev["partition"].to_numpy()
     out_tid, out_at, out_col = [], [], []
     for a, b in zip(starts, ends, strict=True):
-        for se in evaluate_ticket(events[a:b], policy, as_of):
+        until = as_of if sla_clock is None else sla_clock.get(int(parts[a]), as_of)
+        for se in evaluate_ticket(events[a:b], policy, until):
             if se.is_outcome:
                 out_tid.append(tids[a])
                 out_at.append(se.at)

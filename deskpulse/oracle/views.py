@@ -8,7 +8,8 @@ A view is a merge of minute buckets. With m = floor(as_of / 60):
 | last_1h | m-59 .. m | [60(m-59), 60(m+1)) |
 | today | from local midnight of as_of .. m | [midnight, 60(m+1)) |
 
-Gauges (backlog, resolution rate 24 h) of a view are taken at as_of itself, inclusive.
+Gauges (backlog, resolution rate 24 h) of a view are those of minute m, at its end 60(m+1):
+the same as the 1m window holding as_of, so a stream can serve them from its minutes.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Span:
     """How contributions map to the windows of one name.
 
     tumbling: `size` seconds, window k = [k·size, (k+1)·size), gauges at its end.
-    views: one window [start, end), gauges at `gauge_at` (as_of, inclusive).
+    views: one window [start, end), gauges at the end of `gauge_at`'s minute.
     total: every contribution, start/end None, gauges at `gauge_at`.
     """
 

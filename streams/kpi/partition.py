@@ -1,0 +1,190 @@
+"""The state of one input partition (the same partition number of the tickets and surveys
+topics, which faust assigns together): tickets, dedup, watermarks, SLA timers, minutes.
+
+Events are applied in arrival order. Each accepted event changes one ticket; the ticket's
+contributions before and after are compared as multisets and only the difference touches the
+minutes. The SLA clock is the partition's ticket watermark (the greatest event time accepted):
+when it passes a ticket's next deadline, the ticket is recomputed (a breach lands at the
+deadline's minute). The whole state pickles: the worker checkpoints it (streams/checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+
+from streams.kpi.ticket import Event, Survey, Ticket, contributions, survey_items
+from streams.kpi.windows import Minutes
+
+SEQ_SHIFT = 20  # seq = offset << 20 | index of the event in its message
+COUNTERS = ("accepted", "invalid", "duplicate", "late", "negative_duration", "expired")
+
+
+class PartitionState:
+    def __init__(
+        self,
+        partition: int,
+        policy,
+        *,
+        grace_seconds: float = 600,
+        retention_minutes: int = 180,
+        ticket_retention_seconds: float = 3 * 86400,
+    ):
+        self.partition = partition
+        self.policy = policy
+        self.grace = float(grace_seconds)
+        self.ticket_retention = float(ticket_retention_seconds)
+        self.tickets: dict[str, Ticket] = {}
+        self.loose: dict[str, Ticket] = {}  # surveys without a ticket_id, by customer_id
+        self.seen: dict[str, set[str]] = {"tickets": set(), "surveys": set()}
+        self.watermark: dict[str, float] = {"tickets": -math.inf, "surveys": -math.inf}
+        self.next_offset: dict[str, int] = {"tickets": 0, "surveys": 0}
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.minutes = Minutes(retention_minutes)
+        self.timers: list[tuple[float, str]] = []  # (deadline, ticket_id), lazily deleted
+
+    @property
+    def clock(self) -> float:
+        return self.watermark["tickets"]
+
+    # -- input ---------------------------------------------------------------------------
+
+    def apply(self, kind: str, offset: int, events: list[dict]) -> None:
+        """The valid events of the message at `offset` of this partition of topic `kind`."""
+        for index, ev in enumerate(events):
+            self._accept(kind, (offset << SEQ_SHIFT) | index, ev)
+        self.next_offset[kind] = offset + 1
+
+    def count_invalid(self, n: int) -> None:
+        self.counters["invalid"] += n
+
+    def _accept(self, kind: str, seq: int, ev: dict) -> None:
+        seen = self.seen[kind]
+        eid = ev["event_id"]
+        if eid in seen:
+            self.counters["duplicate"] += 1
+            return
+        seen.add(eid)
+        self.counters["accepted"] += 1
+        t = ev["t"]
+        wm = self.watermark[kind]
+        late = t < wm - self.grace
+        if late:
+            self.counters["late"] += 1
+        if t > wm:
+            self.watermark[kind] = t
+        if kind == "tickets":
+            key = ev["ticket_id"]
+            ticket = self._ticket(self.tickets, key)
+            before = self._items(ticket, ticket.clock)
+            ticket.add_event(
+                Event(
+                    t, seq, ev["type"], late, ev.get("priority"), ev.get("status"),
+                    ev.get("handle_seconds"),
+                    (ev.get("team"), ev.get("channel"), ev.get("category"), ev.get("product"),
+                     ev.get("region")),
+                    eid,
+                )
+            )
+        else:
+            survey = Survey(t, seq, late, ev["kind"], ev["score"], _comment(ev.get("comment")), eid)
+            tid = ev.get("ticket_id")
+            if tid is None:
+                loose = self._ticket(self.loose, ev.get("customer_id") or "")
+                loose.add_survey(survey)
+                if not late:
+                    items: list = []
+                    survey_items(items, survey, (("all", "all"),))
+                    self._change([], items)
+                return
+            key = tid
+            ticket = self._ticket(self.tickets, key)
+            before = self._items(ticket, ticket.clock)
+            ticket.add_survey(survey)
+        self._change(before, self._items(ticket))
+        if ticket.deadline is not None:
+            heapq.heappush(self.timers, (ticket.deadline, key))
+        if kind == "tickets" and self.clock > wm:
+            self._fire_timers()
+
+    def _ticket(self, table: dict, key: str) -> Ticket:
+        ticket = table.get(key)
+        if ticket is None:
+            ticket = table[key] = Ticket()
+        return ticket
+
+    def _items(self, ticket: Ticket, clock: float | None = None) -> list[tuple]:
+        """The ticket's contributions with the SLA clock at `clock` (default: now, which is
+        then remembered: the items applied for a ticket are those of its last clock)."""
+        if clock is None:
+            clock = ticket.clock = self.clock
+        return contributions(ticket, clock, self.policy)
+
+    def _change(self, before: list, after: list) -> None:
+        old, new = Counter(before), Counter(after)
+        removed = old - new
+        added = new - old
+        m = self.minutes
+        neg = m.apply(removed.elements(), -1) + m.apply(added.elements(), 1)
+        self.counters["negative_duration"] += neg
+        self.counters["expired"] = m.expired
+
+    def _fire_timers(self) -> None:
+        """Recompute the tickets whose SLA timer the clock has passed."""
+        clock = self.clock
+        timers = self.timers
+        while timers and timers[0][0] <= clock:
+            deadline, tid = heapq.heappop(timers)
+            ticket = self.tickets.get(tid)
+            if ticket is None or ticket.deadline != deadline:
+                continue  # stale entry: the ticket was recomputed (or evicted) since
+            old = self._items(ticket, ticket.clock)
+            self._change(old, self._items(ticket))
+            if ticket.deadline is not None:
+                heapq.heappush(timers, (ticket.deadline, tid))
+
+    # -- output --------------------------------------------------------------------------
+
+    def take_dirty(self) -> list[int]:
+        dirty = sorted(self.minutes.dirty)
+        self.minutes.dirty.clear()
+        return dirty
+
+    def evict(self) -> list[int]:
+        """Forget minutes beyond the retention and tickets idle beyond theirs. The caller
+        publishes dirty minutes first: an evicted minute is never published again."""
+        wm = max(self.watermark.values())
+        if wm == -math.inf:
+            return []
+        gone = self.minutes.evict_before(math.floor(wm / 60) - self.minutes.retention)
+        cutoff = wm - self.ticket_retention
+        for table in (self.tickets, self.loose):
+            old = [k for k, tk in table.items() if tk.last_t < cutoff and not tk.is_open()]
+            for k in old:
+                for kind, eid in table[k].event_ids():
+                    self.seen[kind].discard(eid)
+                del table[k]
+        return gone
+
+    def meta(self) -> dict:
+        return {
+            "partition": self.partition,
+            "watermark": {k: (v if v != -math.inf else None) for k, v in self.watermark.items()},
+            "clock": self.clock if self.clock != -math.inf else None,
+            "next_offset": dict(self.next_offset),
+            "horizon": self.minutes.horizon if self.minutes.horizon != -math.inf else None,
+            "counters": dict(self.counters),
+            "tickets": len(self.tickets),
+            "open_tickets": sum(1 for t in self.tickets.values() if t.is_open()),
+        }
+
+
+def _comment(text) -> tuple | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    from deskpulse.sentiment import score_comment
+    from deskpulse.sentiment.themes import extract_terms
+
+    s = score_comment(text)
+    return (s.score, s.label == "negative", tuple(extract_terms(text, s.lang)))

@@ -1,0 +1,277 @@
+"""One ticket's KPI contributions, recomputed from its events (docs/kpis.md).
+
+Every KPI is a pure function of a ticket's accepted events in event time, of which of them are
+too late for windows, and of the SLA clock. `contributions()` lists what the ticket adds where;
+the partition state applies the difference between the lists before and after a change, so an
+out-of-order event or a late fact moves contributions exactly as the batch oracle places them.
+
+Items (hashable tuples, compared as multisets):
+  ("f", t, slices, fields)        additive fields at t, in each slice (a flow row)
+  ("s", t, slices, name, value)   a duration sample (frt, ttr)
+  ("b", t, slice, delta)          a backlog membership change
+  ("c", minute, slices)           a ticket created (first created window event) in that minute
+  ("r", minute, created_minute, slices)  ... and first resolved/closed by that minute
+  ("m", t, slices, negative, terms)      a scored comment, for themes
+  ("n", name, seq)                a negative duration left out
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right, insort
+from typing import NamedTuple
+
+from alerting.sla import TicketClock
+
+ALL = ("all", "all")
+STATIC = ("team", "channel", "category", "product", "region")
+# Types that move an SLA clock; the others only fire timers the next event fires anyway.
+SLA_TYPES = frozenset(
+    ("created", "agent_reply", "customer_reply", "status_changed", "priority_changed",
+     "resolved", "closed")
+)
+RATE_MINUTES = 1440  # resolution rate: tickets created in the 24 h before the gauge
+
+
+class Event(NamedTuple):
+    t: float
+    seq: int  # arrival order within the partition: offset << 20 | index in the message
+    type: str
+    late: bool
+    priority: str | None
+    status: str | None
+    handle: float | None
+    dims: tuple  # own (team, channel, category, product, region)
+    event_id: str
+
+
+class Survey(NamedTuple):
+    t: float
+    seq: int
+    late: bool
+    kind: str
+    score: int
+    comment: tuple | None  # (sentiment score, negative, terms) of a non-blank comment
+    event_id: str
+
+
+def slice_keys(static: tuple, priority: str | None) -> tuple:
+    keys = [ALL]
+    team, channel, category, product, region = static
+    for dim, value in (
+        ("team", team),
+        ("channel", channel),
+        ("priority", priority),
+        ("category", category),
+        ("product", product),
+        ("region", region),
+    ):
+        if value is not None:
+            keys.append((dim, value))
+    return tuple(keys)
+
+
+class Ticket:
+    """A ticket's accepted events (too-late ones included) and surveys, in (t, seq) order."""
+
+    __slots__ = ("events", "surveys", "last_t", "deadline", "clock")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.surveys: list[Survey] = []
+        self.last_t = -math.inf
+        self.deadline: float | None = None  # next SLA timer
+        self.clock = -math.inf  # the SLA clock its applied contributions were computed at
+
+    def add_event(self, ev: Event) -> None:
+        insort(self.events, ev, key=_order)
+        self.last_t = max(self.last_t, ev.t)
+
+    def add_survey(self, sv: Survey) -> None:
+        insort(self.surveys, sv, key=_order)
+        self.last_t = max(self.last_t, sv.t)
+
+    def is_open(self) -> bool:
+        """Created and not resolved or closed after its last (re)opening."""
+        state = False
+        for e in self.events:
+            if e.type in ("created", "reopened"):
+                state = True
+            elif e.type in ("resolved", "closed"):
+                state = False
+        return state
+
+    def event_ids(self) -> list[tuple[str, str]]:
+        return [("tickets", e.event_id) for e in self.events] + [
+            ("surveys", s.event_id) for s in self.surveys
+        ]
+
+
+def _order(x) -> tuple:
+    return (x.t, x.seq)
+
+
+class _Facts:
+    """Created time and dimensions, priority as of a time (docs/kpis.md, "Ticket facts")."""
+
+    def __init__(self, events: list[Event]):
+        self.created = next((e for e in events if e.type == "created"), None)
+        self.changes = [e for e in events if e.type == "priority_changed"]
+        self._times = [e.t for e in self.changes]
+
+    def priority_at(self, t: float) -> str | None:
+        i = bisect_right(self._times, t)  # the last change with t' <= t, the latest to arrive
+        return self.changes[i - 1].priority if i else self.created.priority
+
+    def slices_at(self, t: float) -> tuple:
+        return slice_keys(self.created.dims, self.priority_at(t))
+
+
+def contributions(ticket: Ticket, clock: float, policy) -> list[tuple]:
+    """Every contribution of the ticket with the SLA clock at `clock`; sets ticket.deadline."""
+    if not ticket.events and not ticket.surveys:
+        return []
+    events = ticket.events
+    facts = _Facts(events)
+    known = facts.created is not None
+    created_t = facts.created.t if known else None
+    out: list[tuple] = []
+    window = [e for e in events if not e.late]
+
+    def slices(e: Event) -> tuple:
+        if known:
+            return facts.slices_at(e.t)
+        return slice_keys(e.dims, e.priority)
+
+    first_reply = next((e for e in events if e.type == "agent_reply"), None)
+    first_res = next((e for e in events if e.type == "resolved"), None)
+    for e in window:
+        sl = slices(e)
+        fields = [("events", 1)]
+        typ = e.type
+        if typ in ("created", "resolved", "reopened", "escalated"):
+            fields.append((typ, 1))
+        if typ == "agent_reply":
+            if e.handle is not None:
+                fields += [("aht_count", 1), ("aht_sum", e.handle)]
+            if e is first_reply and known:
+                _sample(out, "frt", e, created_t, sl)
+        elif typ == "resolved":
+            if e is first_res:
+                replies = sum(1 for x in events if x.type == "agent_reply" and x.t < e.t)
+                reopens = sum(1 for x in events if x.type == "reopened" and x.t < e.t)
+                fields.append(("fcr_den", 1))
+                if replies <= 1 and reopens == 0:
+                    fields.append(("fcr_num", 1))
+            if known:
+                _sample(out, "ttr", e, created_t, sl)
+        out.append(("f", e.t, sl, tuple(fields)))
+
+    first_created = next((e for e in window if e.type == "created"), None)
+    ticket.deadline = None
+    if first_created is not None:
+        _sla(out, ticket, window, facts, clock, policy)
+        _backlog(out, window, facts)
+        _rate(out, window, first_created, facts)
+    for s in ticket.surveys:
+        if not s.late:
+            survey_items(out, s, facts.slices_at(s.t) if known else (ALL,))
+    return out
+
+
+def _sample(out: list, name: str, e: Event, created_t: float, sl: tuple) -> None:
+    value = e.t - created_t
+    if value >= 0:
+        out.append(("s", e.t, sl, name, value))
+    else:
+        out.append(("n", name, e.seq))
+
+
+def _sla(out: list, ticket: Ticket, window: list[Event], facts: _Facts, clock, policy) -> None:
+    """Met and breach outcomes up to the clock (alerting.sla.evaluate_ticket), at their time."""
+    tc = TicketClock(policy)
+    found = []
+    for e in window:
+        if e.type in SLA_TYPES and e.t <= clock:
+            found += tc.on_event({"type": e.type, "t": e.t, "priority": e.priority,
+                                  "status": e.status})
+    found += tc.on_time(clock)
+    ticket.deadline = tc.next_deadline()
+    for se in found:
+        if se.kind != "warning":
+            out.append(("f", se.at, facts.slices_at(se.at), ((f"sla_{se.target}_{se.kind}", 1),)))
+
+
+def _backlog(out: list, window: list[Event], facts: _Facts) -> None:
+    """Membership changes of the open ticket in its slices (docs/kpis.md, "backlog")."""
+    points: dict[float, list] = {}  # t -> [open after the tie group or None, priority or None]
+    n_created = 0
+    for e in window:
+        value = None
+        if e.type == "created":
+            n_created += 1
+            value = 1 if n_created == 1 else None
+        elif e.type in ("resolved", "closed") and n_created:
+            value = 0
+        elif e.type == "reopened" and n_created:
+            value = 1
+        if e.type in ("created", "resolved", "closed", "reopened"):
+            p = points.setdefault(e.t, [None, None])
+            if value is not None:
+                p[0] = value
+    for e in facts.changes:  # all accepted priority changes, too-late ones included
+        points.setdefault(e.t, [None, None])[1] = e.priority
+    static = facts.created.dims
+    is_open, prio = 0, facts.created.priority
+    prev_prio = None
+    first = True
+    for t in sorted(points):
+        value, changed_to = points[t]
+        new_open = is_open if value is None else value
+        new_prio = prio if changed_to is None else changed_to
+        if new_open != is_open:
+            delta = new_open - is_open
+            for key in slice_keys(static, None):
+                out.append(("b", t, key, delta))
+        if new_open != is_open or first or new_prio != prev_prio:
+            if is_open:
+                out.append(("b", t, ("priority", prev_prio), -1))
+            if new_open:
+                out.append(("b", t, ("priority", new_prio), 1))
+        first = False
+        is_open, prio, prev_prio = new_open, new_prio, new_prio
+
+
+def _rate(out: list, window: list[Event], first_created: Event, facts: _Facts) -> None:
+    c = math.floor(first_created.t / 60)
+    sl = facts.slices_at(first_created.t)
+    out.append(("c", c, sl))
+    done = [e.t for e in window if e.type in ("resolved", "closed")]
+    if done:
+        u = max(first_created.t, min(done))
+        ku = math.floor(u / 60)
+        if ku < c + RATE_MINUTES:
+            out.append(("r", ku, c, sl))
+
+
+def survey_items(out: list, s: Survey, sl: tuple) -> None:
+    fields = [("events", 1)]
+    if s.kind == "csat":
+        fields.append(("csat_count", 1))
+        if s.score >= 4:
+            fields.append(("csat_satisfied", 1))
+    elif s.kind == "nps":
+        fields.append(("nps_count", 1))
+        if s.score >= 9:
+            fields.append(("nps_promoters", 1))
+        elif s.score <= 6:
+            fields.append(("nps_detractors", 1))
+    elif s.kind == "ces":
+        fields += [("ces_count", 1), ("ces_sum", float(s.score))]
+    if s.comment is not None:
+        score, negative, terms = s.comment
+        fields += [("comments", 1), ("sentiment_sum", score)]
+        if negative:
+            fields.append(("comments_negative", 1))
+        out.append(("m", s.t, sl, negative, terms))
+    out.append(("f", s.t, sl, tuple(fields)))
