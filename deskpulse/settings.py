@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,25 @@ class Settings(BaseSettings):
 
     # Metrics: processes bind the first free port from this base and register with Prometheus.
     metrics_port_base: int = 9400
+
+    # Ingest: `deskpulse ingest`, the HTTP endpoint for webhooks and canonical events
+    # (docs/ingest.md). Secrets are per source (the webhook mapping's name); a source without
+    # one answers 403: nothing is accepted unauthenticated.
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = Field(default=8088, ge=0, le=65535)
+    ingest_token: SecretStr | None = None  # bearer token of /v1/events/{tickets,surveys}
+    ingest_secrets: dict[str, SecretStr] = Field(default_factory=dict)  # source -> secret
+    # source -> bearer | basic | header, instead of the mapping's own scheme
+    ingest_auth: dict[str, Literal["bearer", "basic", "header"]] = Field(default_factory=dict)
+    ingest_sources: tuple[str, ...] | None = None  # webhook mappings served; None: all of them
+    ingest_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    ingest_max_batch_events: int = Field(default=1000, ge=1)
+    ingest_rate_per_second: float = Field(default=100.0, gt=0)  # requests, per source
+    ingest_rate_burst: int = Field(default=200, ge=1)
+    ingest_signature_max_age_seconds: int = Field(default=300, ge=1)  # signed timestamps
+    ingest_produce_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503
+    # Unknown fields of canonical events: kept in attrs (the contract), or refused with a 422.
+    ingest_unknown_fields: Literal["keep", "reject"] = "keep"
 
     def topic(self, kind: str) -> str:
         if kind not in TOPIC_KINDS:

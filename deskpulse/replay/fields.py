@@ -1,12 +1,14 @@
 """Fields of a mapping: one value read out of one record (docs/replay.md, "Fields").
 
 A field spec compiles to `read(record) -> value or None`: read (`from`, `template`, `value`;
-the source's missing strings become absent) -> `map` -> `type` -> `default` -> `required`.
+the source's missing strings become absent) -> `pattern` -> `map` -> `type` -> `default` ->
+`required`.
 Fields are stateless; rules (mapping.py, conditions.py) compare them between records.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -31,6 +33,7 @@ FIELD_KEYS = (
     "from",
     "value",
     "template",
+    "pattern",
     "type",
     "map",
     "unmapped",
@@ -119,11 +122,11 @@ class FieldCompiler:
                 or not all(isinstance(p, str) and p for p in paths)
             ):
                 raise self.error(f"{where}.from", "must be a path or a list of paths")
-            getters = [compile_path(p) for p in paths]
+            getters = [self.path(p, f"{where}.from") for p in paths]
             label = paths[0] if len(paths) == 1 else name
             for p in paths:
                 self.columns[p] = self.columns.get(p, False) or (required and len(paths) == 1)
-            if len(paths) == 1 and "." not in paths[0]:
+            if len(paths) == 1 and "." not in paths[0] and "[" not in paths[0]:
                 column = paths[0]
 
                 def raw_value(record: dict) -> object:
@@ -147,7 +150,7 @@ class FieldCompiler:
             except ValueError as e:
                 raise self.error(f"{where}.template", str(e)) from None
             label = name
-            getters = {n: compile_path(n) for n in names}
+            getters = {n: self.path(n, f"{where}.template") for n in names}
             for n in names:
                 self.columns[n] = self.columns.get(n, False) or required
 
@@ -171,6 +174,10 @@ class FieldCompiler:
 
             def raw_value(record: dict) -> object:
                 return const
+
+        pattern = None
+        if "pattern" in spec:
+            pattern = self.pattern(spec["pattern"], f"{where}.pattern")
 
         vmap = None
         if "map" in spec:
@@ -236,12 +243,14 @@ class FieldCompiler:
         if typ == "timestamp" and ("default" in spec or "initial" in spec):
             raise self.error(where, "a timestamp field takes no default or initial")
 
-        plain = vmap is None and convert is None and parse_ts is None
+        plain = vmap is None and convert is None and parse_ts is None and pattern is None
         if plain and default is None and not required:
             return Field(name, index, typ, raw_value, initial, format_ts, label, required)
 
         def read(record: dict) -> object:
             v = raw_value(record)
+            if v is not None and pattern is not None:
+                v = pattern(v)
             if v is not None:
                 if vmap is not None:
                     key = v if type(v) is str else to_text(v)
@@ -264,6 +273,32 @@ class FieldCompiler:
             return v
 
         return Field(name, index, typ, read, initial, format_ts, label, required)
+
+    def path(self, path: str, where: str) -> Callable[[dict], object]:
+        try:
+            return compile_path(path)
+        except ValueError as e:
+            raise self.error(where, str(e)) from None
+
+    def pattern(self, regex: Any, where: str) -> Callable[[object], object]:
+        """`pattern: REGEX`: the value becomes the first group of the first match (the whole
+        match without groups); no match, or an object or list, is absent."""
+        if not isinstance(regex, str) or not regex:
+            raise self.error(where, "must be a regular expression (a string)")
+        try:
+            search = re.compile(regex).search
+        except re.error as e:
+            raise self.error(where, f"{regex!r} is not a regular expression ({e})") from None
+
+        def extract(v: object) -> object:
+            if isinstance(v, dict | list):
+                return None
+            m = search(v if type(v) is str else to_text(v))
+            if m is None:
+                return None
+            return m.group(1) if m.re.groups else m.group(0)
+
+        return extract
 
     def require(self, f: Field) -> None:
         """Key and order fields must be present on every record."""

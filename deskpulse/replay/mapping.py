@@ -21,6 +21,7 @@ from deskpulse.replay.conditions import ConditionCompiler
 from deskpulse.replay.errors import MappingError, RecordError, did_you_mean
 from deskpulse.replay.fields import Field, FieldCompiler
 from deskpulse.replay.values import render_template
+from deskpulse.replay.webhook import WebhookSpec, compile_webhook
 from deskpulse.settings import PROJECT_ROOT
 
 SOURCE_FORMATS = ("csv", "jsonl", "json")
@@ -42,6 +43,7 @@ TOP_KEYS = (
     "event_id",
     "common",
     "rules",
+    "webhook",
 )
 SOURCE_KEYS = ("format", "delimiter", "encoding", "records", "missing")
 TIMESTAMP_KEYS = ("format", "timezone")
@@ -160,6 +162,7 @@ class Mapping:
     rules: list[Rule]
     path: Path | None = None
     columns: dict[str, bool] = field(default_factory=dict)  # path read -> required?
+    webhook: WebhookSpec | None = None  # served by `deskpulse ingest` (docs/ingest.md)
 
     def __post_init__(self) -> None:
         self._readers = [f.read for f in self.fields.values()]
@@ -285,6 +288,9 @@ class _Compiler(FieldCompiler, ConditionCompiler):
                     f"rules[{i}].name", f"{n!r} is used by an earlier rule; names are unique"
                 )
         self.check_ids(rules)
+        webhook = None
+        if doc.get("webhook") is not None:
+            webhook = compile_webhook(doc["webhook"], self.error, self.keys)
         return Mapping(
             name=str(doc["name"]),
             description=str(doc.get("description") or ""),
@@ -299,6 +305,7 @@ class _Compiler(FieldCompiler, ConditionCompiler):
             rules=rules,
             path=path,
             columns=self.columns,
+            webhook=webhook,
         )
 
     def field_ref(self, name: Any, where: str) -> Field:

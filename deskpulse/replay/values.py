@@ -26,19 +26,22 @@ def compile_path(path: str) -> Callable[[dict], object]:
     """A getter for `path` in a record: a key, or a dotted path into nested objects and lists.
 
     "fields.status.name" reads record["fields"]["status"]["name"]; a numeric part indexes a list
-    ("custom_fields.0.value"). A key that itself contains dots (a CSV header "a.b") wins over the
-    nested reading. Anything absent along the way gives None.
+    ("custom_fields.0.value"); a part "items[field=status]" takes, in the list `items`, the first
+    object whose `field` is "status" (compared as text), as webhook change logs need. A key that
+    itself contains dots (a CSV header "a.b") wins over the nested reading. Anything absent along
+    the way gives None.
     """
     parts = path.split(".")
-    if len(parts) == 1:
+    if len(parts) == 1 and "[" not in path:
         return lambda record: record.get(path)
+    steps = [_step(part, path) for part in parts]
 
     def get(record: dict) -> object:
         value = record.get(path)
         if value is not None:
             return value
         cur: object = record
-        for part in parts:
+        for part, select in steps:
             if type(cur) is dict:
                 cur = cur.get(part)
             elif type(cur) is list and part.isdigit():
@@ -46,11 +49,37 @@ def compile_path(path: str) -> Callable[[dict], object]:
                 cur = cur[i] if i < len(cur) else None
             else:
                 return None
+            if cur is not None and select is not None:
+                cur = _select(cur, *select)
             if cur is None:
                 return None
         return cur
 
     return get
+
+
+_SELECTOR = re.compile(r"([^\[\]]+)\[([^\[\]=]+)=([^\[\]]*)\]").fullmatch
+
+
+def _step(part: str, path: str) -> tuple[str, tuple[str, str] | None]:
+    """A path part and its list selector ("items[field=status]" -> items, (field, status))."""
+    if "[" not in part and "]" not in part:
+        return part, None
+    m = _SELECTOR(part)
+    if m is None:
+        raise ValueError(f"path {path!r}: {part!r} is not NAME[KEY=VALUE]")
+    return m.group(1), (m.group(2), m.group(3))
+
+
+def _select(items: object, key: str, want: str) -> object:
+    if type(items) is not list:
+        return None
+    for item in items:
+        if type(item) is dict:
+            v = item.get(key)
+            if v is not None and (v if type(v) is str else to_text(v)) == want:
+                return item
+    return None
 
 
 def render_template(template: str) -> tuple[list[str], Callable[[Callable[[str], object]], str]]:

@@ -95,8 +95,11 @@ class MinuteData:
         self.backlog = {k: _series(v) for k, v in backlog.items()}
         self.created = {k: _series(v) for k, v in created.items()}
         self.pairs = {
-            k: (np.array([p[0] for p in v], np.int64), np.array([p[1] for p in v], np.int64),
-                np.array(list(v.values()), np.int64))
+            k: (
+                np.array([p[0] for p in v], np.int64),
+                np.array([p[1] for p in v], np.int64),
+                np.array(list(v.values()), np.int64),
+            )
             for k, v in pairs.items()
         }
 

@@ -80,10 +80,20 @@ class PartitionState:
             before = self._items(ticket, ticket.clock)
             ticket.add_event(
                 Event(
-                    t, seq, ev["type"], late, ev.get("priority"), ev.get("status"),
+                    t,
+                    seq,
+                    ev["type"],
+                    late,
+                    ev.get("priority"),
+                    ev.get("status"),
                     ev.get("handle_seconds"),
-                    (ev.get("team"), ev.get("channel"), ev.get("category"), ev.get("product"),
-                     ev.get("region")),
+                    (
+                        ev.get("team"),
+                        ev.get("channel"),
+                        ev.get("category"),
+                        ev.get("product"),
+                        ev.get("region"),
+                    ),
                     eid,
                 )
             )

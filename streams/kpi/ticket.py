@@ -27,8 +27,15 @@ ALL = ("all", "all")
 STATIC = ("team", "channel", "category", "product", "region")
 # Types that move an SLA clock; the others only fire timers the next event fires anyway.
 SLA_TYPES = frozenset(
-    ("created", "agent_reply", "customer_reply", "status_changed", "priority_changed",
-     "resolved", "closed")
+    (
+        "created",
+        "agent_reply",
+        "customer_reply",
+        "status_changed",
+        "priority_changed",
+        "resolved",
+        "closed",
+    )
 )
 RATE_MINUTES = 1440  # resolution rate: tickets created in the 24 h before the gauge
 
@@ -193,8 +200,9 @@ def _sla(out: list, ticket: Ticket, window: list[Event], facts: _Facts, clock, p
     found = []
     for e in window:
         if e.type in SLA_TYPES and e.t <= clock:
-            found += tc.on_event({"type": e.type, "t": e.t, "priority": e.priority,
-                                  "status": e.status})
+            found += tc.on_event(
+                {"type": e.type, "t": e.t, "priority": e.priority, "status": e.status}
+            )
     found += tc.on_time(clock)
     ticket.deadline = tc.next_deadline()
     for se in found:
