@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # used to calibrate the simulator, train the sentiment model and check replay mappings.
 DATASETS_DIR = PROJECT_ROOT.parent / "shared" / "datasets"
 
-TOPIC_KINDS = ("tickets", "surveys", "deadletter", "kpis", "alerts")
+TOPIC_KINDS = ("tickets", "surveys", "deadletter", "kpis", "alerts", "checkpoints")
 
 
 class Settings(BaseSettings):
@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     # earlier than earliest_event_year as absurdly far in the past.
     max_future_skew_seconds: int = Field(default=3600, ge=0)
     earliest_event_year: int = 2000
+
+    # Stream workers (docs/design/stream-engine.md): buffered events are applied every flush;
+    # a partition's state is checkpointed (and its events committed) every checkpoint interval.
+    flush_interval_seconds: float = Field(default=0.25, gt=0)
+    checkpoint_interval_seconds: float = Field(default=5.0, gt=0)
+    # Minutes a worker keeps open for late contributions; older minutes are final.
+    window_retention_minutes: int = Field(default=180, ge=15)
+    # A resolved or closed ticket idle this long leaves the worker's state.
+    ticket_retention_hours: float = Field(default=72, gt=0)
 
     # Metrics: processes bind the first free port from this base and register with Prometheus.
     metrics_port_base: int = 9400

@@ -2,8 +2,9 @@
 
 Topics are read as raw bytes: the contract's decoder is several times faster than faust's
 per-event model parsing, and a bad message must reach the dead-letter topic as it came.
-Faust flushes its producer before it commits offsets, so a dead letter is durable before the
-offset of its message is committed.
+The agents only buffer; streams/engine.py applies, publishes, checkpoints and acknowledges.
+The tickets and surveys topics have the same partition count and one consumer group, so
+faust assigns partition p of both to the same worker: a survey meets its ticket's state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from deskpulse.settings import Settings
-from streams.edge import Edge
+from deskpulse.topics import CHECKPOINT_MAX_BYTES
+from streams.engine import Engine
 from streams.metrics import StreamMetrics
 
 QUIET_LOGGERS = ("aiokafka", "faust", "mode", "kafka")
@@ -25,6 +27,8 @@ def broker_url(settings: Settings) -> str:
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    from alerting.sla import load_policy
+
     app = faust.App(
         f"{settings.topic_prefix}worker",  # the consumer group: one per deployment
         broker=broker_url(settings),
@@ -33,35 +37,40 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         topic_partitions=settings.partitions,
         producer_acks=-1,
         producer_linger=0.01,
+        producer_max_request_size=CHECKPOINT_MAX_BYTES,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        stream_wait_empty=False,  # events are acknowledged at checkpoints, not one by one
     )
     # aiokafka at debug level builds log records per event even when nothing prints them
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
     metrics = StreamMetrics(registry or CollectorRegistry())
-    edge = Edge(settings, metrics)
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    topics = {k: app.topic(settings.topic(k), **raw) for k in ("deadletter", "kpis", "checkpoints")}
+    engine = Engine(app, settings, metrics, load_policy(settings=settings), topics)
     app.deskpulse_metrics = metrics  # for tests and the worker command
-    deadletter = app.topic(
-        settings.topic("deadletter"), key_serializer="raw", value_serializer="raw"
-    )
+    app.deskpulse_engine = engine
 
     def add_agent(kind: str) -> None:
-        topic = app.topic(settings.topic(kind), key_serializer="raw", value_serializer="raw")
-
-        timer = metrics.batch_seconds.labels(kind)
+        topic = app.topic(settings.topic(kind), **raw)
 
         async def process(stream):
-            async for event in stream.events():
-                msg = event.message
-                with timer.time():
-                    result = edge.accept(kind, msg.topic, msg.partition, msg.offset, event.value)
-                for key, value in result.dead_letters:
-                    await deadletter.send(key=key, value=value)
+            async for event in stream.noack().events():
+                await engine.buffer(kind, event)
 
         app.agent(topic, name=f"deskpulse.{kind}")(process)
 
     add_agent("tickets")
     add_agent("surveys")
+
+    @app.timer(settings.flush_interval_seconds)
+    async def flush() -> None:
+        await engine.flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app, revoked, **kwargs) -> None:
+        await engine.on_revoked(revoked)
+
     return app

@@ -27,7 +27,6 @@ class Edge:
         self.metrics = metrics
         # label children bound once: a labels() lookup per message is measurable at 10k msg/s
         self._messages = {k: metrics.messages.labels(k) for k in ("tickets", "surveys")}
-        self._accepted = {k: metrics.events.labels(k, "accepted") for k in ("tickets", "surveys")}
 
     def accept(
         self, kind: str, topic: str, partition: int, offset: int, value: bytes | None
@@ -48,6 +47,4 @@ class Edge:
             dead.append((key.encode(), orjson.dumps(record)))
             self.metrics.rejected(kind, rej.error.field)
         self._messages[kind].inc()
-        if result.events:
-            self._accepted[kind].inc(len(result.events))
         return EdgeResult(result.events, dead)

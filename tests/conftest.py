@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from deskpulse.settings import DATASETS_DIR, TOPIC_KINDS, Settings
+from deskpulse.settings import DATASETS_DIR, Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVICENOW_LOG = DATASETS_DIR / "servicenow_incident_log" / "incident_event_log.csv"
@@ -87,14 +87,14 @@ def alertmanager_up() -> None:
 def topic_settings(kafka_up, tmp_path) -> Settings:
     """Settings whose topics are fresh for this test (deleted afterwards)."""
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+
+    from deskpulse.topics import new_topics
 
     settings = Settings(topic_prefix=f"test.{uuid.uuid4().hex[:10]}.")
-    topics = [settings.topic(k) for k in TOPIC_KINDS]
     admin = KafkaAdminClient(**settings.kafka_client_config())
     try:
         admin.create_topics(
-            [NewTopic(t, num_partitions=settings.partitions, replication_factor=1) for t in topics],
+            new_topics(settings),
             timeout_ms=20000,
         )
     finally:

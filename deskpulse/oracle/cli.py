@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--against", type=Path, help="another source's table (JSON) to print beside and compare"
     )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="compare with what the stream workers published on the KPI topic (Kafka)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,17 +96,26 @@ def run(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         print(f"deskpulse verify: {args.events}: no such file", file=sys.stderr)
         return 2
+    stream = None
+    if args.stream:
+        try:
+            stream = _stream_table(args, windows)
+        except Exception as exc:  # noqa: BLE001 - any Kafka failure: say it, exit 2
+            print(f"deskpulse verify: --stream: {exc!r}", file=sys.stderr)
+            return 2
     try:
         policy = load_policy(args.policy) if args.policy else load_policy()
         t0 = time.perf_counter()
+        as_of = parse_instant(args.as_of)
         table = compute_kpis(
             args.events,
             partitions=args.partitions,
             grace_seconds=args.grace,
             timezone=args.timezone,
-            as_of=parse_instant(args.as_of),
+            as_of=as_of if stream is None or as_of is not None else stream.as_of,
             windows=windows,
             policy=policy,
+            sla_clock=None if stream is None else stream.params.get("sla_clock"),
         )
         took = time.perf_counter() - t0
     except (OSError, ValueError) as exc:
@@ -118,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
             args.json.write_bytes(data)
     sources = {"oracle": table}
     mismatches = []
+    if stream is not None:
+        sources["stream"] = stream
+        mismatches = compare(table, stream)
     if args.against is not None:
         try:
             other = KpiTable.from_dict(orjson.loads(args.against.read_bytes()))
@@ -149,12 +166,33 @@ def run(args: argparse.Namespace) -> int:
         marks=marks,
     )
     print(text, file=out)
-    if args.against is not None:
+    if args.against is not None or stream is not None:
         print(f"{len(mismatches):,} mismatches", file=out)
         for m in mismatches[:50]:
             print(f"  {m}", file=out)
         return 1 if mismatches else 0
     return 0
+
+
+def _stream_table(args, windows) -> KpiTable:
+    """The stream's published minutes merged into a table; its params carry the partitions'
+    SLA clocks, which the oracle then uses (the stream's clock is each partition's
+    watermark)."""
+    from streams.kpi.merge import merge_minutes
+    from streams.kpi.read import read_published
+
+    records, metas = read_published(get_settings())
+    if not metas:
+        raise ValueError("the KPI topic holds no partition records: is a worker running?")
+    clock = {m["partition"]: m["clock"] for m in metas if m.get("clock") is not None}
+    return merge_minutes(
+        records,
+        metas,
+        as_of=parse_instant(args.as_of),
+        windows=windows,
+        timezone=args.timezone,
+        params={"sla_clock": clock, "partitions": args.partitions},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from deskpulse.settings import TOPIC_KINDS, Settings
+from deskpulse.settings import Settings
 from deskpulse.stack.errors import StackError
 from deskpulse.stack.process import ProcessTable, tail
 from deskpulse.stack.services import SERVICES, Service, port_open
@@ -116,18 +116,14 @@ class Stack:
     def ensure_topics(self) -> list[str]:
         """Create the product's topics that are missing, with the configured partition count."""
         from kafka import KafkaAdminClient
-        from kafka.admin import NewTopic
         from kafka.errors import TopicAlreadyExistsError
+
+        from deskpulse.topics import new_topics
 
         admin = KafkaAdminClient(**self.settings.kafka_client_config(), request_timeout_ms=15000)
         try:
             existing = set(admin.list_topics())
-            wanted = [self.settings.topic(k) for k in TOPIC_KINDS]
-            new = [
-                NewTopic(t, num_partitions=self.settings.partitions, replication_factor=1)
-                for t in wanted
-                if t not in existing
-            ]
+            new = [t for t in new_topics(self.settings) if t.name not in existing]
             if new:
                 try:
                     admin.create_topics(new, timeout_ms=15000)

@@ -44,6 +44,11 @@ class PartitionState:
         self.minutes = Minutes(retention_minutes)
         self.timers: list[tuple[float, str]] = []  # (deadline, ticket_id), lazily deleted
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["policy"] = None  # settings, not state: the restoring worker sets its own
+        return state
+
     @property
     def clock(self) -> float:
         return self.watermark["tickets"]
@@ -161,10 +166,13 @@ class PartitionState:
         self.minutes.dirty.clear()
         return dirty
 
-    def evict(self) -> list[int]:
+    def evict(self, hold: float = math.inf) -> list[int]:
         """Forget minutes beyond the retention and tickets idle beyond theirs. The caller
-        publishes dirty minutes first: an evicted minute is never published again."""
-        wm = max(self.watermark.values())
+        publishes dirty minutes first: an evicted minute is never published again.
+
+        hold: an event time not to evict beyond (the watermark of a topic whose partition
+        has unread messages: its events still come for older minutes)."""
+        wm = min(max(self.watermark.values()), hold)
         if wm == -math.inf:
             return []
         gone = self.minutes.evict_before(math.floor(wm / 60) - self.minutes.retention)

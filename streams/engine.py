@@ -1,0 +1,225 @@
+"""The worker's engine: buffers faust events per partition, applies them in bulk to the
+partition states, publishes changed KPI minutes, checkpoints, and only then acknowledges.
+
+Per event, the faust agent only appends to a buffer; every flush interval (or when a buffer
+is full) the buffered messages are decoded, validated and applied. Published records are
+idempotent (the latest per key wins, and a newer owner's epoch beats an older one's), so a
+replay after a crash rewrites what was already there. docs/design/stream-engine.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import defaultdict
+
+import orjson
+
+from deskpulse.settings import Settings
+from streams.checkpoint import dumps, read_checkpoint
+from streams.edge import Edge
+from streams.kpi.partition import PartitionState
+from streams.metrics import StreamMetrics
+
+log = logging.getLogger("deskpulse.worker")
+MAX_BUFFERED = 20_000  # events waiting in all buffers before the agents wait for a flush
+KINDS = ("tickets", "surveys")
+
+
+def minute_key(partition: int, minute: int) -> bytes:
+    return f"m|{partition}|{minute}".encode()
+
+
+def partition_key(partition: int) -> bytes:
+    return f"p|{partition}".encode()
+
+
+class Engine:
+    def __init__(self, app, settings: Settings, metrics: StreamMetrics, policy, topics: dict):
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.policy = policy
+        self.topics = topics  # kind -> faust topic (raw): tickets, surveys, deadletter, ...
+        self.names = {settings.topic(k): k for k in KINDS}
+        self.edge = Edge(settings, metrics)
+        self.states: dict[int, PartitionState] = {}
+        self.epochs: dict[int, int] = {}
+        self.seqs: dict[int, int] = defaultdict(int)
+        self.buffers: dict[int, list] = defaultdict(list)
+        self.buffered = 0
+        self.unacked: dict[int, list] = defaultdict(list)
+        self.pending: list = []  # futures of sent records not yet known to be written
+        self.changed: set[int] = set()  # partitions changed since their last checkpoint
+        self.lock = asyncio.Lock()
+        self.last_checkpoint = time.monotonic()
+        self._counts = {
+            (k, o): metrics.events.labels(k, o)
+            for k in KINDS
+            for o in ("accepted", "duplicate", "late")
+        }
+
+    # -- input ---------------------------------------------------------------------------
+
+    async def buffer(self, kind: str, event) -> None:
+        self.buffers[event.message.partition].append((kind, event, time.monotonic()))
+        self.buffered += 1
+        if self.buffered >= MAX_BUFFERED:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            await self._flush()
+            if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds:
+                await self._checkpoint(set(self.changed))
+
+    async def _flush(self) -> None:
+        if not self.buffered:
+            return
+        started = time.monotonic()
+        batches, self.buffers, self.buffered = self.buffers, defaultdict(list), 0
+        assigned = self._assigned()
+        oldest = None
+        for p, items in batches.items():
+            if p not in assigned:
+                continue  # revoked meanwhile: the new owner reads these again
+            st = await self._state(p)
+            for kind, event, arrived in items:
+                msg = event.message
+                if msg.offset >= st.next_offset[kind]:
+                    self._apply(st, kind, msg, event.value)
+                self.unacked[p].append(event)
+                oldest = arrived if oldest is None else min(oldest, arrived)
+            self.changed.add(p)
+            await self._publish(st)
+        self.metrics.flush_seconds.observe(time.monotonic() - started)
+        if oldest is not None:
+            self.metrics.snapshot_lag.set(time.monotonic() - oldest)
+
+    def _apply(self, st: PartitionState, kind: str, msg, value: bytes | None) -> None:
+        result = self.edge.accept(kind, msg.topic, msg.partition, msg.offset, value)
+        for key, dead in result.dead_letters:
+            self.pending.append(self.topics["deadletter"].send_soon(key=key, value=dead))
+        if result.dead_letters:
+            st.count_invalid(len(result.dead_letters))
+        c = st.counters
+        acc, dup, late = c["accepted"], c["duplicate"], c["late"]
+        st.apply(kind, msg.offset, result.events)
+        self._counts[(kind, "accepted")].inc(c["accepted"] - acc)
+        self._counts[(kind, "duplicate")].inc(c["duplicate"] - dup)
+        self._counts[(kind, "late")].inc(c["late"] - late)
+
+    async def _publish(self, st: PartitionState) -> None:
+        p = st.partition
+        kpis = self.topics["kpis"]
+        expired = st.minutes.expired
+        for minute in st.take_dirty():
+            self.seqs[p] += 1
+            value = {
+                "v": 1,
+                "kind": "minute",
+                "partition": p,
+                "minute": minute,
+                "epoch": self.epochs[p],
+                "seq": self.seqs[p],
+                "slices": st.minutes.record(minute),
+            }
+            self.pending.append(
+                await kpis.send(key=minute_key(p, minute), value=orjson.dumps(value))
+            )
+        st.evict(self._hold(st))
+        if st.minutes.expired != expired:
+            self.metrics.expired.inc(st.minutes.expired - expired)
+        self.seqs[p] += 1
+        meta = {"v": 1, "kind": "partition", "epoch": self.epochs[p], "seq": self.seqs[p]}
+        meta.update(st.meta())
+        self.pending.append(await kpis.send(key=partition_key(p), value=orjson.dumps(meta)))
+        self.metrics.open_tickets.labels(str(p)).set(meta["open_tickets"])
+        for kind in KINDS:
+            wm = meta["watermark"][kind]
+            if wm is not None:
+                self.metrics.watermark.labels(kind, str(p)).set(wm)
+
+    def _hold(self, st: PartitionState) -> float:
+        """The watermark of a topic this partition has unread messages of (minutes are kept
+        for it: a lagging surveys topic must not find its minutes evicted), and the lag."""
+        from faust.types import TP
+
+        hold = math.inf
+        for kind in KINDS:
+            high = self.app.consumer.highwater(TP(self.settings.topic(kind), st.partition))
+            if high is None:  # nothing fetched yet: assume it is behind
+                hold = min(hold, st.watermark[kind])
+                continue
+            behind = max(0, high - st.next_offset[kind])
+            self.metrics.lag.labels(kind, str(st.partition)).set(behind)
+            if behind:
+                hold = min(hold, st.watermark[kind])
+        return hold
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _assigned(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic in self.names}
+
+    async def _state(self, p: int) -> PartitionState:
+        st = self.states.get(p)
+        if st is not None:
+            return st
+        st = await read_checkpoint(self.settings, p, self.policy)
+        if st is None:
+            st = PartitionState(
+                p,
+                self.policy,
+                grace_seconds=self.settings.grace_seconds,
+                retention_minutes=self.settings.window_retention_minutes,
+                ticket_retention_seconds=self.settings.ticket_retention_hours * 3600,
+            )
+            self.metrics.restores.labels("empty").inc()
+        else:
+            self.metrics.restores.labels("checkpoint").inc()
+            log.info("partition %d restored at offsets %s", p, st.next_offset)
+        # a newer owner's records win over an older owner's, whatever their sequence numbers
+        self.epochs[p] = time.time_ns()
+        self.states[p] = st
+        return st
+
+    async def _checkpoint(self, partitions: set[int]) -> None:
+        """Make everything sent so far durable, then checkpoint and acknowledge."""
+        self.last_checkpoint = time.monotonic()
+        if self.pending:
+            pending, self.pending = self.pending, []
+            await asyncio.gather(*pending)
+        topic = self.topics["checkpoints"]
+        for p in sorted(partitions):
+            st = self.states.get(p)
+            if st is None:
+                continue
+            started = time.monotonic()
+            data = dumps(st)
+            fut = await topic.send(key=str(p).encode(), value=data, partition=p)
+            await fut
+            self.metrics.checkpoint_seconds.observe(time.monotonic() - started)
+            self.metrics.checkpoint_bytes.labels(str(p)).set(len(data))
+            for event in self.unacked.pop(p, []):
+                event.ack()
+            self.changed.discard(p)
+
+    async def on_revoked(self, revoked) -> None:
+        """Checkpoint what was applied for the revoked partitions, then forget them."""
+        gone = {tp.partition for tp in revoked if tp.topic in self.names}
+        async with self.lock:
+            await self._checkpoint(gone & set(self.states))
+            for p in gone:
+                self.states.pop(p, None)
+                self.buffers.pop(p, None)
+                self.unacked.pop(p, None)
+                self.changed.discard(p)
+            self.buffered = sum(len(b) for b in self.buffers.values())
+
+    async def stop(self) -> None:
+        async with self.lock:
+            await self._flush()
+            await self._checkpoint(set(self.changed))
