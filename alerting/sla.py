@@ -356,10 +356,14 @@ class TicketClock:
     applied event counts as happening at that latest time.
     """
 
-    __slots__ = ("policy", "priority", "created", "last_t", "fr", "res", "_pending")
+    __slots__ = ("policy", "priority", "created", "last_t", "fr", "res", "_pending", "_rowc", "_lv")
 
     def __init__(self, policy: SlaPolicy | None = None):
         self.policy = policy if policy is not None else DEFAULT_POLICY
+        # the policy's private lookups, cached: pydantic's private attribute access is slow
+        # and the stream recomputes clocks on every event
+        self._lv = self.policy._levels
+        self._rowc = None
         self.priority: str | None = None  # None until created
         self.created: float | None = None
         self.last_t: float | None = None
@@ -405,7 +409,7 @@ class TicketClock:
         try:
             business = clock.policy.calendar is not None
             clock.priority = str(d["p"])
-            clock.policy._row(clock.priority)
+            clock._rowc = clock.policy._row(clock.priority)
             clock.created, clock.last_t = float(d["c"]), float(d["lt"])
             clock.fr = _Target.load(list(d["fr"]), business)
             clock.res = _Target.load(list(d["rs"]), business)
@@ -464,7 +468,7 @@ class TicketClock:
             return {}
         out = {}
         for name, tg in ((FIRST_RESPONSE, self.fr), (RESOLUTION, self.res)):
-            total = self.policy.target_seconds(self.priority, name)
+            total = self._target_seconds(name)
             elapsed = self._elapsed(tg, now)
             if tg.outcome != _OPEN:
                 state, due = ("met", "breached")[tg.outcome - 1], None
@@ -486,6 +490,9 @@ class TicketClock:
 
     # -- internals --
 
+    def _target_seconds(self, name: str) -> float:
+        return self._rowc[0] if name == FIRST_RESPONSE else self._rowc[1]
+
     def _target(self, name: str) -> _Target | None:
         if name not in TARGETS:
             raise ValueError(f"target: {name!r} is not one of {', '.join(TARGETS)}")
@@ -493,14 +500,14 @@ class TicketClock:
 
     def _start(self, ev: Mapping[str, Any], t: float) -> None:
         priority = ev.get("priority")
-        self.policy._row(priority)  # raises ValueError naming an unknown priority
+        self._rowc = self.policy._row(priority)  # raises ValueError naming an unknown priority
         business = self.policy.calendar is not None
         self.priority, self.created, self.last_t = priority, t, t
         self.fr, self.res = _Target(t, business), _Target(t, business)
         self._pending = None
 
     def _elapsed(self, tg: _Target, now: float) -> float:
-        _fr, _res, cal, business = self.policy._row(self.priority)
+        _fr, _res, cal, business = self._rowc
         e = tg.elb if business else tg.el
         if tg.outcome == _OPEN and not tg.paused and now > tg.mark:
             e += cal.business_seconds(tg.mark, now)
@@ -516,7 +523,7 @@ class TicketClock:
             tg.mark = t
 
     def _remaining(self, tg: _Target, fraction: float) -> tuple[float, Any]:
-        fr, res, cal, business = self.policy._row(self.priority)
+        fr, res, cal, business = self._rowc
         total = fr if tg is self.fr else res
         return fraction * total - (tg.elb if business else tg.el), cal
 
@@ -534,7 +541,7 @@ class TicketClock:
         p = self._pending
         if p is None:
             p = []
-            levels = self.policy._levels
+            levels = self._lv
             breach = len(levels) - 1
             for ti, tg in enumerate((self.fr, self.res)):
                 if tg.outcome != _OPEN:
@@ -552,12 +559,12 @@ class TicketClock:
     def _fire(self, limit: float, strict: bool) -> list[SlaEvent]:
         p = self._pending_list()
         out: list[SlaEvent] = []
-        levels = self.policy._levels
+        levels = self._lv
         breach = len(levels) - 1
         while p and (p[0][0] < limit or (not strict and p[0][0] == limit)):
             due, ti, li = p.pop(0)
             tg, name = (self.fr, FIRST_RESPONSE) if ti == 0 else (self.res, RESOLUTION)
-            total = self.policy.target_seconds(self.priority, name)
+            total = self._target_seconds(name)
             if li == breach:
                 tg.outcome = _BREACHED
                 p[:] = [e for e in p if e[1] != ti]
@@ -577,7 +584,7 @@ class TicketClock:
         self._advance(tg, t)
         tg.outcome = _MET
         self._pending = None
-        total = self.policy.target_seconds(self.priority, name)
+        total = self._target_seconds(name)
         out.append(SlaEvent("met", name, None, due, t, self.priority, total))
 
     def _resolve(self, t: float, out: list[SlaEvent]) -> None:
@@ -602,13 +609,14 @@ class TicketClock:
     def _change_priority(self, priority: object, t: float) -> None:
         if priority == self.priority or priority is None:
             return
-        self.policy._row(priority)  # raises ValueError naming an unknown priority
+        row = self.policy._row(priority)  # raises ValueError naming an unknown priority
         for tg in (self.fr, self.res):
             if tg.outcome == _OPEN:
                 self._advance(tg, t)
         self.priority = priority
+        self._rowc = row
         # Warnings the new target has already passed are skipped, not fired late.
-        warnings = self.policy._levels[:-1]
+        warnings = self._lv[:-1]
         for tg in (self.fr, self.res):
             if tg.outcome != _OPEN:
                 continue

@@ -62,7 +62,20 @@ class Survey(NamedTuple):
     event_id: str
 
 
+_SLICES: dict[tuple, tuple] = {}  # (static dims, priority) -> slice keys: few distinct, shared
+
+
 def slice_keys(static: tuple, priority: str | None) -> tuple:
+    """The slices of a contribution: all, and each dimension that has a value."""
+    keys = _SLICES.get((static, priority))
+    if keys is None:
+        if len(_SLICES) > 100_000:  # dimension values from input: keep the cache bounded
+            _SLICES.clear()
+        keys = _SLICES[(static, priority)] = _slice_keys(static, priority)
+    return keys
+
+
+def _slice_keys(static: tuple, priority: str | None) -> tuple:
     keys = [ALL]
     team, channel, category, product, region = static
     for dim, value in (
