@@ -45,7 +45,7 @@ class Agg:
             f[k] = f.get(k, 0) + v
         for name in ("frt", "ttr"):
             if name in rec:
-                sk = QuantileSketch.from_dict(rec[name])
+                sk = _sketch(rec[name])
                 mine = self.sketches.get(name)
                 self.sketches[name] = sk if mine is None else mine.merge(sk)
         if "themes" in rec:
@@ -65,6 +65,16 @@ class Agg:
                 self.themes = ThemeCounter.from_dict(other.themes.to_dict())
             else:
                 self.themes.merge(other.themes)
+
+
+def _sketch(d: Mapping) -> QuantileSketch:
+    """A minute's samples: a sketch, or (few samples) the values themselves."""
+    if "values" in d:
+        sk = QuantileSketch()
+        for v in d["values"]:
+            sk.add(v)
+        return sk
+    return QuantileSketch.from_dict(d)
 
 
 class MinuteData:

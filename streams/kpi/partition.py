@@ -14,7 +14,17 @@ import heapq
 import math
 from collections import Counter
 
-from streams.kpi.ticket import Event, Survey, Ticket, contributions, survey_items
+from streams.kpi.ticket import (
+    ALL,
+    Event,
+    Survey,
+    Ticket,
+    appended_items,
+    base_items,
+    sla_items,
+    survey_items,
+    ticket_slices,
+)
 from streams.kpi.windows import Minutes
 
 SEQ_SHIFT = 20  # seq = offset << 20 | index of the event in its message
@@ -82,46 +92,43 @@ class PartitionState:
         if kind == "tickets":
             key = ev["ticket_id"]
             ticket = self._ticket(self.tickets, key)
-            before = self._items(ticket, ticket.clock)
-            ticket.add_event(
-                Event(
-                    t,
-                    seq,
-                    ev["type"],
-                    late,
-                    ev.get("priority"),
-                    ev.get("status"),
-                    ev.get("handle_seconds"),
-                    (
-                        ev.get("team"),
-                        ev.get("channel"),
-                        ev.get("category"),
-                        ev.get("product"),
-                        ev.get("region"),
-                    ),
-                    eid,
-                )
-            )
-        else:
-            survey = Survey(t, seq, late, ev["kind"], ev["score"], _comment(ev.get("comment")), eid)
-            tid = ev.get("ticket_id")
-            if tid is None:
-                loose = self._ticket(self.loose, ev.get("customer_id") or "")
-                loose.add_survey(survey)
-                if not late:
-                    items: list = []
-                    survey_items(items, survey, (("all", "all"),))
-                    self._change([], items)
-                return
-            key = tid
-            ticket = self._ticket(self.tickets, key)
-            before = self._items(ticket, ticket.clock)
-            ticket.add_survey(survey)
-        self._change(before, self._items(ticket))
-        if ticket.deadline is not None:
-            heapq.heappush(self.timers, (ticket.deadline, key))
-        if kind == "tickets" and self.clock > wm:
-            self._fire_timers()
+            event = Event(
+                t,
+                seq,
+                ev["type"],
+                late,
+                ev.get("priority"),
+                ev.get("status"),
+                ev.get("handle_seconds"),
+                (ev.get("team"), ev.get("channel"), ev.get("category"), ev.get("product"),
+                 ev.get("region")),
+                eid,
+            )  # fmt: skip
+            added = appended_items(ticket, event) if ticket.events else None
+            if added is not None:  # the in-order fast path: only the SLA items are redone
+                before = list(ticket.sla)
+                ticket.add_event(event)
+                after = added + self._sla(ticket)
+            else:
+                before = base_items(ticket) + list(ticket.sla)
+                ticket.add_event(event)
+                after = base_items(ticket) + self._sla(ticket)
+            self._change(before, after)
+            if ticket.deadline is not None:
+                heapq.heappush(self.timers, (ticket.deadline, key))
+            if self.clock > wm:
+                self._fire_timers()
+            return
+        survey = Survey(t, seq, late, ev["kind"], ev["score"], _comment(ev.get("comment")), eid)
+        tid = ev.get("ticket_id")
+        table, key = (self.tickets, tid) if tid is not None else (self.loose, ev.get("customer_id"))
+        ticket = self._ticket(table, key or "")
+        if not late:  # a survey changes no ticket fact: it only adds its own items
+            known = tid is not None and any(e.type == "created" for e in ticket.events)
+            items: list = []
+            survey_items(items, survey, ticket_slices(ticket, t) if known else (ALL,))
+            self._change([], items)
+        ticket.add_survey(survey)
 
     def _ticket(self, table: dict, key: str) -> Ticket:
         ticket = table.get(key)
@@ -129,12 +136,10 @@ class PartitionState:
             ticket = table[key] = Ticket()
         return ticket
 
-    def _items(self, ticket: Ticket, clock: float | None = None) -> list[tuple]:
-        """The ticket's contributions with the SLA clock at `clock` (default: now, which is
-        then remembered: the items applied for a ticket are those of its last clock)."""
-        if clock is None:
-            clock = ticket.clock = self.clock
-        return contributions(ticket, clock, self.policy)
+    def _sla(self, ticket: Ticket) -> list[tuple]:
+        """The ticket's SLA outcome items at the clock now (remembered with the clock)."""
+        ticket.clock = self.clock
+        return sla_items(ticket, self.clock, self.policy)
 
     def _change(self, before: list, after: list) -> None:
         old, new = Counter(before), Counter(after)
@@ -154,8 +159,7 @@ class PartitionState:
             ticket = self.tickets.get(tid)
             if ticket is None or ticket.deadline != deadline:
                 continue  # stale entry: the ticket was recomputed (or evicted) since
-            old = self._items(ticket, ticket.clock)
-            self._change(old, self._items(ticket))
+            self._change(list(ticket.sla), self._sla(ticket))
             if ticket.deadline is not None:
                 heapq.heappush(timers, (ticket.deadline, tid))
 

@@ -94,7 +94,7 @@ def _slice_keys(static: tuple, priority: str | None) -> tuple:
 class Ticket:
     """A ticket's accepted events (too-late ones included) and surveys, in (t, seq) order."""
 
-    __slots__ = ("events", "surveys", "last_t", "deadline", "clock")
+    __slots__ = ("events", "surveys", "last_t", "deadline", "clock", "sla")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -102,6 +102,7 @@ class Ticket:
         self.last_t = -math.inf
         self.deadline: float | None = None  # next SLA timer
         self.clock = -math.inf  # the SLA clock its applied contributions were computed at
+        self.sla: tuple = ()  # the SLA outcome items applied (computed at self.clock)
 
     def add_event(self, ev: Event) -> None:
         insort(self.events, ev, key=_order)
@@ -147,55 +148,116 @@ class _Facts:
         return slice_keys(self.created.dims, self.priority_at(t))
 
 
+def ticket_slices(ticket: Ticket, t: float) -> tuple:
+    """The slices of a ticket's contribution at time t (it has a created event)."""
+    return _Facts(ticket.events).slices_at(t)
+
+
 def contributions(ticket: Ticket, clock: float, policy) -> list[tuple]:
-    """Every contribution of the ticket with the SLA clock at `clock`; sets ticket.deadline."""
+    """Every contribution of the ticket with the SLA clock at `clock`; sets ticket.deadline
+    and ticket.sla (the SLA outcome items, the only ones that depend on the clock)."""
+    out = base_items(ticket)
+    out += sla_items(ticket, clock, policy)
+    return out
+
+
+def base_items(ticket: Ticket) -> list[tuple]:
+    """The contributions that do not depend on the SLA clock."""
     if not ticket.events and not ticket.surveys:
         return []
     events = ticket.events
     facts = _Facts(events)
     known = facts.created is not None
-    created_t = facts.created.t if known else None
     out: list[tuple] = []
     window = [e for e in events if not e.late]
-
-    def slices(e: Event) -> tuple:
-        if known:
-            return facts.slices_at(e.t)
-        return slice_keys(e.dims, e.priority)
-
-    first_reply = next((e for e in events if e.type == "agent_reply"), None)
-    first_res = next((e for e in events if e.type == "resolved"), None)
+    ctx = _Context(events, facts)
     for e in window:
-        sl = slices(e)
-        fields = [("events", 1)]
-        typ = e.type
-        if typ in ("created", "resolved", "reopened", "escalated"):
-            fields.append((typ, 1))
-        if typ == "agent_reply":
-            if e.handle is not None:
-                fields += [("aht_count", 1), ("aht_sum", e.handle)]
-            if e is first_reply and known:
-                _sample(out, "frt", e, created_t, sl)
-        elif typ == "resolved":
-            if e is first_res:
-                replies = sum(1 for x in events if x.type == "agent_reply" and x.t < e.t)
-                reopens = sum(1 for x in events if x.type == "reopened" and x.t < e.t)
-                fields.append(("fcr_den", 1))
-                if replies <= 1 and reopens == 0:
-                    fields.append(("fcr_num", 1))
-            if known:
-                _sample(out, "ttr", e, created_t, sl)
-        out.append(("f", e.t, sl, tuple(fields)))
-
+        _event_items(out, e, ctx)
     first_created = next((e for e in window if e.type == "created"), None)
-    ticket.deadline = None
     if first_created is not None:
-        _sla(out, ticket, window, facts, clock, policy)
         _backlog(out, window, facts)
         _rate(out, window, first_created, facts)
     for s in ticket.surveys:
         if not s.late:
             survey_items(out, s, facts.slices_at(s.t) if known else (ALL,))
+    return out
+
+
+class _Context:
+    __slots__ = ("events", "facts", "known", "created_t", "first_reply", "first_res")
+
+    def __init__(self, events: list[Event], facts: _Facts):
+        self.events = events
+        self.facts = facts
+        self.known = facts.created is not None
+        self.created_t = facts.created.t if self.known else None
+        self.first_reply = next((e for e in events if e.type == "agent_reply"), None)
+        self.first_res = next((e for e in events if e.type == "resolved"), None)
+
+
+def _event_items(out: list, e: Event, ctx: _Context) -> None:
+    """What one window event adds: its flow row, and its FRT or TTR sample."""
+    sl = ctx.facts.slices_at(e.t) if ctx.known else slice_keys(e.dims, e.priority)
+    fields = [("events", 1)]
+    typ = e.type
+    if typ in ("created", "resolved", "reopened", "escalated"):
+        fields.append((typ, 1))
+    if typ == "agent_reply":
+        if e.handle is not None:
+            fields += [("aht_count", 1), ("aht_sum", e.handle)]
+        if e is ctx.first_reply and ctx.known:
+            _sample(out, "frt", e, ctx.created_t, sl)
+    elif typ == "resolved":
+        if e is ctx.first_res:
+            events = ctx.events
+            replies = sum(1 for x in events if x.type == "agent_reply" and x.t < e.t)
+            reopens = sum(1 for x in events if x.type == "reopened" and x.t < e.t)
+            fields.append(("fcr_den", 1))
+            if replies <= 1 and reopens == 0:
+                fields.append(("fcr_num", 1))
+        if ctx.known:
+            _sample(out, "ttr", e, ctx.created_t, sl)
+    out.append(("f", e.t, sl, tuple(fields)))
+
+
+def sla_items(ticket: Ticket, clock: float, policy) -> list[tuple]:
+    """Met and breach outcomes up to the clock; sets ticket.deadline and ticket.sla."""
+    out: list[tuple] = []
+    ticket.deadline = None
+    window = [e for e in ticket.events if not e.late]
+    if any(e.type == "created" for e in window):
+        _sla(out, ticket, window, _Facts(ticket.events), clock, policy)
+    ticket.sla = tuple(out)
+    return out
+
+
+def appended_items(ticket: Ticket, e: Event) -> list[tuple] | None:
+    """The clock-free contributions an event adds when it is the ticket's newest (strictly
+    later than all its events and surveys), on time, and not a created: then nothing earlier
+    changes (slices, samples, FCR, backlog points and the rate are decided by earlier events).
+    None when that does not hold: the caller recomputes the ticket."""
+    if e.late or e.type == "created" or e.t <= ticket.last_t:
+        return None
+    events = ticket.events
+    facts = _Facts(events + [e])
+    if facts.created is None:
+        return None
+    out: list[tuple] = []
+    ctx = _Context(events + [e], facts)
+    _event_items(out, e, ctx)
+    window = [x for x in events if not x.late]
+    window.append(e)
+    first_created = next((x for x in window if x.type == "created"), None)
+    if first_created is not None:
+        if e.type in ("resolved", "closed", "reopened", "priority_changed"):
+            points: list[tuple] = []
+            _backlog(points, window, facts)
+            out += [i for i in points if i[1] == e.t]
+        if e.type in ("resolved", "closed") and not any(
+            x.type in ("resolved", "closed") for x in window[:-1]
+        ):
+            _rate(out, window, first_created, facts)
+            out[:] = [i for i in out if i[0] != "c"]
     return out
 
 

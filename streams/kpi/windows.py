@@ -13,6 +13,7 @@ import math
 from streams.sketch import QuantileSketch
 
 GAUGE_KINDS = ("b", "c", "r")
+SKETCH_ABOVE = 64  # a minute's samples are published as values up to this many
 
 
 class SliceStats:
@@ -38,8 +39,10 @@ class SliceStats:
         if fields:
             out["f"] = fields
         for name, values in self.samples.items():
-            if values:
+            if len(values) > SKETCH_ABOVE:
                 out[name] = QuantileSketch.from_values(values).to_dict()
+            elif values:
+                out[name] = {"values": values}  # exact, smaller, and cheaper than a sketch
         if self.backlog:
             out["backlog"] = self.backlog
         if self.created:
