@@ -181,6 +181,7 @@ class Engine:
         else:
             self.metrics.restores.labels("checkpoint").inc()
             log.info("partition %d restored at offsets %s", p, st.next_offset)
+        st.observer = self.metrics.observe
         # a newer owner's records win over an older owner's, whatever their sequence numbers
         self.epochs[p] = time.time_ns()
         self.states[p] = st

@@ -94,12 +94,78 @@ class StreamMetrics:
             "(the oldest event of the last flush)",
             registry=registry,
         )
+        # KPI contributions as first applied (bounded labels only). Corrections of late events
+        # and facts are not taken back here: the exact figures are on the KPI topic.
+        self.kpi_events = Counter(
+            "deskpulse_stream_kpi_events",
+            "Window events applied to the KPIs: created, resolved, reopened, escalated, csat, nps, "
+            "ces, and other (replies, assignments, status and priority changes)",
+            ["type"],
+            registry=registry,
+        )
+        self.kpi_outcomes = Counter(
+            "deskpulse_stream_sla_outcomes",
+            "SLA outcomes applied, by target and outcome (met, breach) and priority",
+            ["target", "outcome", "priority"],
+            registry=registry,
+        )
+        durations = (60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400,
+                     7 * 86400, 30 * 86400)  # fmt: skip
+        self.first_response = Histogram(
+            "deskpulse_stream_first_response_seconds",
+            "First response times applied, by priority",
+            ["priority"],
+            buckets=durations,
+            registry=registry,
+        )
+        self.resolution = Histogram(
+            "deskpulse_stream_resolution_seconds",
+            "Resolution times applied, by priority",
+            ["priority"],
+            buckets=durations,
+            registry=registry,
+        )
         for topic in ("tickets", "surveys"):  # pre-initialised: rates exist from the start
             self.messages.labels(topic)
             for outcome in OUTCOMES:
                 self.events.labels(topic, outcome)
 
+    def observe(self, items) -> None:
+        """Count the KPI items a change added (streams/kpi/ticket.py item kinds)."""
+        for item in items:
+            kind = item[0]
+            if kind == "f":
+                fields = item[3]
+                name = fields[0][0]
+                if name == "events":
+                    typ = _EVENT_TYPE.get(fields[1][0] if len(fields) > 1 else "", "other")
+                    self.kpi_events.labels(typ).inc()
+                elif name.startswith("sla_"):
+                    target, _, outcome = name[4:].rpartition("_")
+                    self.kpi_outcomes.labels(target, outcome, _priority(item[2])).inc()
+            elif kind == "s":
+                hist = self.first_response if item[3] == "frt" else self.resolution
+                hist.labels(_priority(item[2])).observe(item[4])
+
     def rejected(self, topic: str, field: str) -> None:
         field = field if field in REJECT_FIELDS else "other"
         self.events.labels(topic, "invalid").inc()
         self.deadletter.labels(topic, field).inc()
+
+
+_EVENT_TYPE = {
+    "created": "created",
+    "resolved": "resolved",
+    "reopened": "reopened",
+    "escalated": "escalated",
+    "csat_count": "csat",
+    "nps_count": "nps",
+    "ces_count": "ces",
+}
+
+
+def _priority(slices: tuple) -> str:
+    for dim, value in slices:
+        if dim == "priority":
+            return value
+    return "none"

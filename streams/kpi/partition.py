@@ -53,10 +53,12 @@ class PartitionState:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.minutes = Minutes(retention_minutes)
         self.timers: list[tuple[float, str]] = []  # (deadline, ticket_id), lazily deleted
+        self.observer = None  # called with the items each change adds (worker metrics)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["policy"] = None  # settings, not state: the restoring worker sets its own
+        state["observer"] = None
         return state
 
     @property
@@ -147,6 +149,8 @@ class PartitionState:
         added = new - old
         m = self.minutes
         neg = m.apply(removed.elements(), -1) + m.apply(added.elements(), 1)
+        if self.observer is not None and added:
+            self.observer(added.elements())
         self.counters["negative_duration"] += neg
         self.counters["expired"] = m.expired
 
