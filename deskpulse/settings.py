@@ -75,9 +75,32 @@ class Settings(BaseSettings):
     window_retention_minutes: int = Field(default=180, ge=15)
     # A resolved or closed ticket idle this long leaves the worker's state.
     ticket_retention_hours: float = Field(default=72, gt=0)
+    # SLA warnings and breaches older than this (wall clock) are not alerted: replays of
+    # history page nobody.
+    sla_alert_max_age_seconds: float = Field(default=3600, ge=0)
 
     # Metrics: processes bind the first free port from this base and register with Prometheus.
     metrics_port_base: int = 9400
+
+    # Live state (`deskpulse live`, docs/live-state.md): its Redis keys start with this prefix;
+    # None: "<topic_prefix>live:" (deskpulse.live:), so that deployments sharing a Redis differ.
+    live_redis_prefix: str | None = None
+    # The wallboard (`deskpulse wallboard`): where it listens, its labels' language (a page can
+    # ask for the other with ?lang=), and the SLA compliance below which tiles turn amber / red.
+    wallboard_host: str = "127.0.0.1"
+    wallboard_port: int = Field(default=8090, ge=0, le=65535)
+    wallboard_language: Literal["zh", "en"] = "en"
+    wallboard_sla_warning: float = Field(default=0.8, ge=0, le=1)
+    wallboard_sla_critical: float = Field(default=0.6, ge=0, le=1)
+    # Where /metrics listens: loopback locally; 0.0.0.0 in containers, scraped over the network.
+    metrics_host: str = "127.0.0.1"
+
+    # Grafana, for `deskpulse dashboards push` (docs/dashboards.md): a service account token, or
+    # a user and password (basic auth); the token wins when both are set.
+    grafana_url: str = "http://127.0.0.1:3000"
+    grafana_token: SecretStr | None = None
+    grafana_user: str | None = None
+    grafana_password: SecretStr | None = None
 
     # Ingest: `deskpulse ingest`, the HTTP endpoint for webhooks and canonical events
     # (docs/ingest.md). Secrets are per source (the webhook mapping's name); a source without
@@ -102,6 +125,10 @@ class Settings(BaseSettings):
         if kind not in TOPIC_KINDS:
             raise ValueError(f"topic kind {kind!r} is not one of {', '.join(TOPIC_KINDS)}")
         return f"{self.topic_prefix}{kind}"
+
+    @property
+    def live_key_prefix(self) -> str:
+        return self.live_redis_prefix or f"{self.topic_prefix}live:"
 
     @property
     def prometheus_url(self) -> str:

@@ -48,7 +48,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     metrics = StreamMetrics(registry or CollectorRegistry())
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    topics = {k: app.topic(settings.topic(k), **raw) for k in ("deadletter", "kpis", "checkpoints")}
+    outputs = ("deadletter", "kpis", "checkpoints", "alerts")
+    topics = {k: app.topic(settings.topic(k), **raw) for k in outputs}
     engine = Engine(app, settings, metrics, load_policy(settings=settings), topics)
     app.deskpulse_metrics = metrics  # for tests and the worker command
     app.deskpulse_engine = engine

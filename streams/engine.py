@@ -72,6 +72,7 @@ class Engine:
     async def flush(self) -> None:
         async with self.lock:
             await self._flush()
+            await self._sla_alerts()
             if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds:
                 await self._checkpoint(set(self.changed))
 
@@ -97,6 +98,19 @@ class Engine:
         self.metrics.flush_seconds.observe(time.monotonic() - started)
         if oldest is not None:
             self.metrics.snapshot_lag.set(time.monotonic() - oldest)
+
+    async def _sla_alerts(self) -> None:
+        """Warnings and breaches due by the wall clock, from every partition held."""
+        now = time.time()
+        topic = self.topics["alerts"]
+        max_age = self.settings.sla_alert_max_age_seconds
+        for p, st in self.states.items():
+            for rec in st.sla_alerts(now, max_age):
+                self.changed.add(p)  # what was sent is state: checkpoint it
+                self.metrics.sla_alerts.labels(rec.kind, rec.status).inc()
+                self.pending.append(
+                    await topic.send(key=rec.alert_id.encode(), value=rec.to_json())
+                )
 
     def _apply(self, st: PartitionState, kind: str, msg, value: bytes | None) -> None:
         result = self.edge.accept(kind, msg.topic, msg.partition, msg.offset, value)

@@ -109,6 +109,12 @@ class StreamMetrics:
             ["target", "outcome", "priority"],
             registry=registry,
         )
+        self.sla_alerts = Counter(
+            "deskpulse_stream_sla_alerts",
+            "SLA alert records sent to the alerts topic, by kind and status",
+            ["kind", "status"],
+            registry=registry,
+        )
         durations = (60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400,
                      7 * 86400, 30 * 86400)  # fmt: skip
         self.first_response = Histogram(

@@ -14,6 +14,7 @@ import heapq
 import math
 from collections import Counter
 
+from streams.kpi.alerts import SlaAlerts
 from streams.kpi.ticket import (
     ALL,
     Event,
@@ -54,6 +55,7 @@ class PartitionState:
         self.minutes = Minutes(retention_minutes)
         self.timers: list[tuple[float, str]] = []  # (deadline, ticket_id), lazily deleted
         self.observer = None  # called with the items each change adds (worker metrics)
+        self.alerts = SlaAlerts()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -116,6 +118,7 @@ class PartitionState:
                 ticket.add_event(event)
                 after = base_items(ticket) + self._sla(ticket)
             self._change(before, after)
+            self.alerts.touch(key)
             if ticket.deadline is not None:
                 heapq.heappush(self.timers, (ticket.deadline, key))
             if self.clock > wm:
@@ -191,7 +194,12 @@ class PartitionState:
                 for kind, eid in table[k].event_ids():
                     self.seen[kind].discard(eid)
                 del table[k]
+                self.alerts.forget(k)
         return gone
+
+    def sla_alerts(self, now: float, max_age: float) -> list:
+        """SLA alert records due by the wall-clock time `now` (streams/kpi/alerts.py)."""
+        return self.alerts.due(self.tickets, now, self.policy, max_age)
 
     def meta(self) -> dict:
         return {
