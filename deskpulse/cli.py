@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "verify", "deskpulse.oracle.cli", "the batch oracle's KPIs of a file of events"
     )
     _add_module(sub, "worker", "streams.worker", "start one stream worker (faust)")
+    _add_module(
+        sub, "ingest", "deskpulse.ingest.cli", "HTTP ingest: canonical events and webhooks -> Kafka"
+    )
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser
 

@@ -171,14 +171,33 @@ class ConditionCompiler:
 
     def value_test(self, kind: str, name: str, values: frozenset):
         i = self.fields[name].index
+        # An untyped field of a JSON record may hold an object or a list (unhashable): it is
+        # none of the listed values. try/except costs nothing when nothing is raised.
         if kind == "is":
-            return lambda cur, prev: cur[i] in values
+
+            def is_(cur, prev):
+                try:
+                    return cur[i] in values
+                except TypeError:
+                    return False
+
+            return is_
         if kind == "is_not":
-            return lambda cur, prev: cur[i] not in values
+
+            def is_not(cur, prev):
+                try:
+                    return cur[i] not in values
+                except TypeError:
+                    return True
+
+            return is_not
         prev_of = self.prev_getter(name)
 
         def was(cur, prev):
             p = prev_of(prev)
-            return (None if p is NOPREV else p) in values
+            try:
+                return (None if p is NOPREV else p) in values
+            except TypeError:
+                return False
 
         return was

@@ -249,11 +249,11 @@ def timestamp_parser(fmt: str, zone: tzinfo | None) -> Callable[[str, object], f
             return strptime(text, fmt)
 
     def parse(field: str, value: object) -> float:
-        t = cache.get(value)  # type: ignore[arg-type]
+        if type(value) is not str:  # before the cache: objects and lists are unhashable
+            raise RecordError(field, value, rule)
+        t = cache.get(value)
         if t is not None:
             return t
-        if type(value) is not str:
-            raise RecordError(field, value, rule)
         try:
             dt = convert(value.strip())
         except ValueError as e:

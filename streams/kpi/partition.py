@@ -187,9 +187,18 @@ class PartitionState:
         if wm == -math.inf:
             return []
         gone = self.minutes.evict_before(math.floor(wm / 60) - self.minutes.retention)
+        # A closed ticket idle for the retention leaves; a resolved one may still be reopened
+        # or closed (desks auto-close after days), so it stays ten times as long. Open tickets
+        # stay: they are the state.
         cutoff = wm - self.ticket_retention
+        idle = wm - 10 * self.ticket_retention
         for table in (self.tickets, self.loose):
-            old = [k for k, tk in table.items() if tk.last_t < cutoff and not tk.is_open()]
+            old = [
+                k
+                for k, tk in table.items()
+                if not tk.is_open()
+                and (tk.last_t < idle or (tk.last_t < cutoff and (tk.is_closed() or not tk.events)))
+            ]
             for k in old:
                 for kind, eid in table[k].event_ids():
                     self.seen[kind].discard(eid)

@@ -122,6 +122,16 @@ class Ticket:
                 state = False
         return state
 
+    def is_closed(self) -> bool:
+        """Closed (a closed event, or status closed) after its last (re)opening."""
+        closed = False
+        for e in self.events:
+            if e.type in ("created", "reopened"):
+                closed = False
+            elif e.type == "closed" or (e.type == "status_changed" and e.status == "closed"):
+                closed = True
+        return closed
+
     def event_ids(self) -> list[tuple[str, str]]:
         return [("tickets", e.event_id) for e in self.events] + [
             ("surveys", s.event_id) for s in self.surveys

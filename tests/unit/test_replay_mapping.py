@@ -648,7 +648,7 @@ def test_yaml_duplicate_keys_are_refused(tmp_path):
 
 def test_mappings_resolve_by_name_or_path(tmp_path):
     assert load_mapping("servicenow_incident").name == "servicenow_incident"
-    with pytest.raises(MappingError, match=r"no mapping by that name in .*servicenow_incident\)"):
+    with pytest.raises(MappingError, match=r"no mapping by that name in .*servicenow_incident[,)]"):
         load_mapping("servicenow_incidents")
     with pytest.raises(MappingError, match="no such mapping file"):
         load_mapping(tmp_path / "absent.yaml")
