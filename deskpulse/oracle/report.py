@@ -73,6 +73,7 @@ KPIS: dict[str, str] = {
     "aht": "mean",
     "fcr": "ratio",
     "reopen_rate": "ratio",
+    "escalation_rate": "ratio",
     "resolution_rate_24h": "ratio",
     "sla_compliance_first_response": "ratio",
     "sla_compliance_resolution": "ratio",
@@ -100,6 +101,7 @@ def _ratio_parts(w: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {
         "fcr": (col("fcr_num"), col("fcr_den")),
         "reopen_rate": (col("reopened"), col("resolved")),
+        "escalation_rate": (col("escalated"), col("created")),
         "resolution_rate_24h": (col("rate_num"), col("rate_den")),
         "sla_compliance_first_response": (fr_met, fr_met + fr_br),
         "sla_compliance_resolution": (rs_met, rs_met + rs_br),

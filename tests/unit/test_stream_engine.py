@@ -47,7 +47,8 @@ def test_simulated_day_with_late_and_duplicate_events_equals_the_oracle():
     # every kind of KPI is exercised
     kpis = set(stream.frame["kpi"])
     for k in ("frt", "ttr", "aht", "fcr", "backlog", "resolution_rate_24h", "sla_compliance",
-              "csat", "nps", "ces", "negative_share", "sentiment_score"):  # fmt: skip
+              "csat", "nps", "ces", "negative_share", "sentiment_score",
+              "escalation_rate"):  # fmt: skip
         assert k in kpis, k
 
 
