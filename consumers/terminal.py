@@ -87,3 +87,79 @@ class TopicFeed:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class KpiFeed:
+    """Reads what the stream workers publish on the KPI topic and prints the live KPIs of the
+    last 15 minutes (event time) for the whole desk: merged from every partition, exactly
+    what `deskpulse verify --stream` would compare with the oracle."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.consumer = KafkaConsumer(
+            settings.topic("kpis"),
+            **settings.kafka_client_config(),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        self.best: dict[tuple, dict] = {}
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        import orjson
+
+        got = 0
+        for records in self.consumer.poll(timeout_ms=timeout_ms, max_records=20_000).values():
+            for r in records:
+                if r.value is None:
+                    continue
+                v = orjson.loads(r.value)
+                key = (v.get("kind"), v.get("partition"), v.get("minute"))
+                old = self.best.get(key)
+                if old is None or (v["epoch"], v["seq"]) >= (old["epoch"], old["seq"]):
+                    self.best[key] = v
+                got += 1
+        return got
+
+    def drain(self, seconds: float = 1.5) -> int:
+        """Poll until nothing new arrives (or `seconds` pass)."""
+        end = time.monotonic() + seconds
+        got = 0
+        while time.monotonic() < end:
+            n = self.poll()
+            got += n
+            if not n:
+                break
+        return got
+
+    def line(self) -> str:
+        from streams.kpi.merge import merge_minutes
+
+        minutes = [(v["minute"], v["slices"]) for k, v in self.best.items() if k[0] == "minute"]
+        metas = [v for k, v in self.best.items() if k[0] == "partition"]
+        if not metas:
+            return "KPIs: waiting for the workers' first results"
+        table = merge_minutes(minutes, metas, windows=("last_15m",))
+
+        def value(kpi, field="value", scale=1.0, fmt="{:.0f}"):
+            row = table.row(kpi, "last_15m")
+            v = None if row is None else row.get(field)
+            return "-" if v is None or v != v else fmt.format(v * scale)
+
+        return " | ".join(
+            [
+                "KPIs last 15 min",
+                f"created {value('created')}",
+                f"resolved {value('resolved')}",
+                f"backlog {value('backlog')}",
+                f"FRT p50 {value('frt', 'p50', 1 / 60, '{:.1f}')} min",
+                f"TTR p50 {value('ttr', 'p50', 1 / 3600, '{:.1f}')} h",
+                f"SLA {value('sla_compliance', scale=100)} %",
+                f"CSAT {value('csat')}",
+                f"NPS {value('nps', fmt='{:+.0f}')}",
+                f"negative {value('negative_share', scale=100)} %",
+            ]
+        )
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -61,7 +61,7 @@ def _banner(settings, logs) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.terminal import TopicFeed
+    from consumers.terminal import KpiFeed, TopicFeed
     from deskpulse.stack import Stack, StackError
 
     settings = get_settings()
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     feed = TopicFeed(settings)
+    kpis = KpiFeed(settings)
     feed.poll(100)  # join the topics at their ends before events start flowing
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"the {name} stopped (exit {proc.returncode}); see {logs / name}.log")
                     return 1
             feed.run(seconds=2.0, out=lambda line: print(line, flush=True))
+            kpis.drain()
+            print(kpis.line(), flush=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         feed.close()
+        kpis.close()
     return 0
 
 

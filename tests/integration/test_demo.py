@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_demo_shows_the_desk_live(topic_settings):
     env = {**os.environ, "DESKPULSE_TOPIC_PREFIX": topic_settings.topic_prefix}
     proc = subprocess.run(
-        [sys.executable, "-m", "deskpulse.cli", "demo", "--duration", "12", "--history", "1h"],
+        [sys.executable, "-m", "deskpulse.cli", "demo", "--duration", "25", "--history", "1h"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -23,3 +23,6 @@ def test_demo_shows_the_desk_live(topic_settings):
     assert topic_settings.prometheus_url in proc.stdout
     created = [int(n) for n in re.findall(r"created (\d+)", proc.stdout)]
     assert created and created[-1] > 0, proc.stdout[-2000:]
+    # the stream's KPIs, merged from the workers' results, update live
+    backlog = [int(n) for n in re.findall(r"KPIs last 15 min .*?backlog (\d+)", proc.stdout)]
+    assert backlog and backlog[-1] > 0, proc.stdout[-2000:]
