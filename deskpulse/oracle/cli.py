@@ -168,6 +168,14 @@ def run(args: argparse.Namespace) -> int:
     print(text, file=out)
     if args.against is not None or stream is not None:
         print(f"{len(mismatches):,} mismatches", file=out)
+        expired = 0 if stream is None else stream.counters.get("expired", 0)
+        if expired:
+            print(
+                f"  note: {expired:,} contributions came for minutes beyond the workers' "
+                "retention (DESKPULSE_WINDOW_RETENTION_MINUTES): those minutes kept their last "
+                "published values, so older windows may differ",
+                file=out,
+            )
         for m in mismatches[:50]:
             print(f"  {m}", file=out)
         return 1 if mismatches else 0
