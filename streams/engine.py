@@ -26,6 +26,7 @@ from streams.metrics import StreamMetrics
 log = logging.getLogger("deskpulse.worker")
 MAX_BUFFERED = 20_000  # events waiting in all buffers before the agents wait for a flush
 KINDS = ("tickets", "surveys")
+GAP_WAIT = 30.0  # seconds to wait for a sought-back offset before taking the gap as final
 
 
 def minute_key(partition: int, minute: int) -> bytes:
@@ -54,6 +55,8 @@ class Engine:
         self.pending: list = []  # futures of sent records not yet known to be written
         self.changed: set[int] = set()  # partitions changed since their last checkpoint
         self.lock = asyncio.Lock()
+        # (kind, partition) -> (offset sought back to, when)
+        self.seeked: dict[tuple[str, int], tuple[int, float]] = {}
         self.last_checkpoint = time.monotonic()
         self._counts = {
             (k, o): metrics.events.labels(k, o)
@@ -83,12 +86,27 @@ class Engine:
         batches, self.buffers, self.buffered = self.buffers, defaultdict(list), 0
         assigned = self._assigned()
         oldest = None
+        for p in [p for p in self.states if p not in assigned]:
+            self._forget(p)  # revoked without our handler (faust stopping): never write it again
         for p, items in batches.items():
             if p not in assigned:
                 continue  # revoked meanwhile: the new owner reads these again
             st = await self._state(p)
+            stalled: set[str] = set()
             for kind, event, arrived in items:
                 msg = event.message
+                if kind in stalled:
+                    continue
+                expected = st.next_offset[kind]
+                if msg.offset > expected:
+                    seeking = (kind, p) in self.seeked
+                    if self._gap(st, kind, msg.offset):
+                        stalled.add(kind)  # re-read from the expected offset: nothing skipped
+                        if not seeking:
+                            await self.app.consumer.seek(msg.tp, expected)
+                        continue
+                elif (kind, p) in self.seeked:
+                    del self.seeked[(kind, p)]
                 if msg.offset >= st.next_offset[kind]:
                     self._apply(st, kind, msg, event.value)
                 self.unacked[p].append(event)
@@ -175,6 +193,39 @@ class Engine:
 
     # -- state ---------------------------------------------------------------------------
 
+    def _gap(self, st: PartitionState, kind: str, offset: int) -> bool:
+        """A message beyond the next offset the state expects: the messages in between were
+        not delivered to this owner (its committed offset ran ahead of the checkpoint). Seek
+        back and drop what arrives meanwhile; if the expected offset does not come within
+        GAP_WAIT seconds (the broker no longer has it: retention), count the gap and go on.
+        True: drop this message."""
+        key = (kind, st.partition)
+        expected = st.next_offset[kind]
+        since = self.seeked.get(key)
+        if since is None or since[0] != expected:
+            self.seeked[key] = (expected, time.monotonic())
+            log.warning(
+                "partition %d of %s: got offset %d, expected %d: seeking back",
+                st.partition, kind, offset, expected,
+            )  # fmt: skip
+            return True
+        if time.monotonic() - since[1] < GAP_WAIT:
+            return True
+        log.error(
+            "partition %d of %s: offsets %d..%d are gone; continuing after them",
+            st.partition, kind, expected, offset - 1,
+        )  # fmt: skip
+        self.metrics.offset_gaps.labels(kind).inc(offset - expected)
+        st.next_offset[kind] = offset
+        del self.seeked[key]
+        return False
+
+    def _forget(self, p: int) -> None:
+        self.states.pop(p, None)
+        self.buffers.pop(p, None)
+        self.unacked.pop(p, None)
+        self.changed.discard(p)
+
     def _assigned(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic in self.names}
 
@@ -201,17 +252,19 @@ class Engine:
         self.states[p] = st
         return st
 
-    async def _checkpoint(self, partitions: set[int]) -> None:
-        """Make everything sent so far durable, then checkpoint and acknowledge."""
+    async def _checkpoint(self, partitions: set[int], revoking: bool = False) -> None:
+        """Make everything sent so far durable, then checkpoint and acknowledge. Only the
+        owner writes (or the owner handing the partition over, while revoking)."""
         self.last_checkpoint = time.monotonic()
         if self.pending:
             pending, self.pending = self.pending, []
             await asyncio.gather(*pending)
         topic = self.topics["checkpoints"]
+        assigned = self._assigned()
         for p in sorted(partitions):
             st = self.states.get(p)
-            if st is None:
-                continue
+            if st is None or (p not in assigned and not revoking):
+                continue  # only the owner writes a partition's checkpoint
             started = time.monotonic()
             data = dumps(st)
             fut = await topic.send(key=str(p).encode(), value=data, partition=p)
@@ -226,12 +279,9 @@ class Engine:
         """Checkpoint what was applied for the revoked partitions, then forget them."""
         gone = {tp.partition for tp in revoked if tp.topic in self.names}
         async with self.lock:
-            await self._checkpoint(gone & set(self.states))
+            await self._checkpoint(gone & set(self.states), revoking=True)
             for p in gone:
-                self.states.pop(p, None)
-                self.buffers.pop(p, None)
-                self.unacked.pop(p, None)
-                self.changed.discard(p)
+                self._forget(p)
             self.buffered = sum(len(b) for b in self.buffers.values())
 
     async def stop(self) -> None:

@@ -109,6 +109,12 @@ class StreamMetrics:
             ["target", "outcome", "priority"],
             registry=registry,
         )
+        self.offset_gaps = Counter(
+            "deskpulse_stream_offset_gaps",
+            "Input messages a partition's state expected but the broker no longer had",
+            ["topic"],
+            registry=registry,
+        )
         self.sla_alerts = Counter(
             "deskpulse_stream_sla_alerts",
             "SLA alert records sent to the alerts topic, by kind and status",
