@@ -208,7 +208,7 @@ class SlaPolicy(BaseModel):
         return self._row(priority)[2]
 
     def _row(self, priority: str) -> tuple[float, float, BusinessCalendar | AlwaysOpen, bool]:
-        row = self._table.get(priority)
+        row = self.__pydantic_private__["_table"].get(priority)  # direct: __getattr__ is slow
         if row is None:
             raise ValueError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
         return row
@@ -362,7 +362,7 @@ class TicketClock:
         self.policy = policy if policy is not None else DEFAULT_POLICY
         # the policy's private lookups, cached: pydantic's private attribute access is slow
         # and the stream recomputes clocks on every event
-        self._lv = self.policy._levels
+        self._lv = self.policy.__pydantic_private__["_levels"]
         self._rowc = None
         self.priority: str | None = None  # None until created
         self.created: float | None = None
