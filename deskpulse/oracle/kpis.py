@@ -16,6 +16,7 @@ import pandas as pd
 
 from deskpulse.oracle.facts import DIMENSIONS, STATIC_DIMENSIONS, slices_of
 from deskpulse.oracle.load import Loaded
+from streams import processors
 
 __all__ = ["FLOW_COLUMNS", "QUANTILES", "SAMPLES", "Contributions", "contributions"]
 
@@ -60,6 +61,7 @@ FLOW_COLUMNS = (
     "comments",
     "comments_negative",
     "sentiment_sum",
+    *processors.FIELDS,  # streams/processors: one module per added KPI
 )
 
 
@@ -112,6 +114,8 @@ def contributions(
         ok = (before <= 1) & (reopens == 0)
         flows.loc[first_res, "fcr_num"] = ok.astype(np.int64)
 
+    _processor_flows(flows, tickets, win)
+
     # Duration samples. FRT: the ticket's first agent_reply (over all accepted) if it is a
     # window event; TTR: every resolved window event. Both need a known created_t and >= 0.
     negative = 0
@@ -142,6 +146,47 @@ def contributions(
         comments=comments,
         negative_duration=negative,
     )
+
+
+def _processor_flows(flows: pd.DataFrame, tickets: pd.DataFrame, win: pd.DataFrame) -> None:
+    """The processors' fields of each window event, from the same Event tuples and
+    histories (the ticket's accepted events up to it, in (t, arrival) order) as the stream."""
+    from streams.kpi.ticket import Event
+
+    for f in processors.FIELDS:
+        flows[f] = 0.0
+    if not processors.LOADED or win.empty:
+        return
+    tk = tickets.sort_values(["ticket_id", "t", "seq"], kind="stable")
+
+    def col(name):
+        return [None if (v is None or v != v) else v for v in tk[name].to_numpy(object)]
+
+    cols = {c: col(c) for c in ("priority", "status", "handle_seconds", "team", "channel",
+                                "category", "product", "region")}  # fmt: skip
+    events = [
+        Event(t, seq, typ, bool(late), cols["priority"][i], cols["status"][i],
+              cols["handle_seconds"][i],
+              (cols["team"][i], cols["channel"][i], cols["category"][i], cols["product"][i],
+               cols["region"][i]), eid)
+        for i, (t, seq, typ, late, eid) in enumerate(zip(
+            tk["t"].tolist(), tk["seq"].tolist(), tk["type"].tolist(), tk["late"].tolist(),
+            tk["event_id"].tolist(), strict=True))
+    ]  # fmt: skip
+    where: dict[int, tuple[int, int]] = {}  # seq -> (start of its ticket's run, its position)
+    tids = tk["ticket_id"].tolist()
+    start = 0
+    for i, tid in enumerate(tids):
+        if i and tid != tids[i - 1]:
+            start = i
+        where[events[i].seq] = (start, i)
+    values = {f: np.zeros(len(win)) for f in processors.FIELDS}
+    for row, seq in enumerate(win["seq"].tolist()):
+        a, i = where[seq]
+        for name, v in processors.event_fields(events[i], events[a : i + 1]):
+            values[name][row] += v
+    for f, v in values.items():
+        flows[f] = v
 
 
 def _count_before(tickets: pd.DataFrame, at: pd.DataFrame, type_: str) -> np.ndarray:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from streams import processors
+
 __all__ = [
     "COLUMNS",
     "KINDS",
@@ -85,6 +87,7 @@ KPIS: dict[str, str] = {
     "ces": "mean",
     "negative_share": "ratio",
     "sentiment_score": "mean",
+    **{name: spec[0] for name, spec in processors.KPIS.items()},
     **{f"theme_{i}": "theme" for i in range(1, 6)},
 }
 KINDS = ("count", "gauge", "ratio", "mean", "duration", "theme")
@@ -109,6 +112,12 @@ def _ratio_parts(w: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "csat": (col("csat_satisfied"), col("csat_count")),
         "nps": (col("nps_promoters") - col("nps_detractors"), col("nps_count")),
         "negative_share": (col("comments_negative"), col("comments")),
+        **{
+            name: (col(num), col(den))
+            for name, (kind, *cols) in processors.KPIS.items()
+            if kind == "ratio"
+            for num, den in [cols]
+        },
     }
 
 
@@ -118,6 +127,7 @@ _MEAN_COLUMNS = {
     "sentiment_score": ("comments", "sentiment_sum"),
     "frt": ("frt_count", "frt_sum"),
     "ttr": ("ttr_count", "ttr_sum"),
+    **{name: tuple(cols) for name, (kind, *cols) in processors.KPIS.items() if kind == "mean"},
 }
 
 
@@ -149,8 +159,11 @@ def kpi_rows(wide: pd.DataFrame, window: str) -> pd.DataFrame:
             parts[c].append((cols[c] if c in cols else nan)[keep])
         parts["term"].append((cols["term"] if "term" in cols else nothing)[keep])
 
-    for kpi in ("created", "resolved", "reopened", "escalated", "nps_promoters", "nps_detractors"):
-        v = wide[kpi].to_numpy(np.float64)
+    counts = [(k, k) for k in ("created", "resolved", "reopened", "escalated", "nps_promoters",
+                               "nps_detractors")]  # fmt: skip
+    counts += [(k, c[0]) for k, (kind, *c) in processors.KPIS.items() if kind == "count"]
+    for kpi, column in counts:
+        v = wide[column].to_numpy(np.float64)
         add(kpi, v != 0, value=v)
     add("backlog", np.ones(n, bool), value=wide["backlog"].to_numpy(np.float64))
     for kpi, (num, den) in _ratio_parts(wide).items():

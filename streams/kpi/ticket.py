@@ -22,6 +22,7 @@ from bisect import bisect_right, insort
 from typing import NamedTuple
 
 from alerting.sla import TicketClock
+from streams import processors
 
 ALL = ("all", "all")
 STATIC = ("team", "channel", "category", "product", "region")
@@ -181,8 +182,9 @@ def base_items(ticket: Ticket) -> list[tuple]:
     out: list[tuple] = []
     window = [e for e in events if not e.late]
     ctx = _Context(events, facts)
-    for e in window:
-        _event_items(out, e, ctx)
+    for i, e in enumerate(events):
+        if not e.late:
+            _event_items(out, e, ctx, events[: i + 1])
     first_created = next((e for e in window if e.type == "created"), None)
     if first_created is not None:
         _backlog(out, window, facts)
@@ -205,8 +207,9 @@ class _Context:
         self.first_res = next((e for e in events if e.type == "resolved"), None)
 
 
-def _event_items(out: list, e: Event, ctx: _Context) -> None:
-    """What one window event adds: its flow row, and its FRT or TTR sample."""
+def _event_items(out: list, e: Event, ctx: _Context, history: list[Event]) -> None:
+    """What one window event adds: its flow row (with the processors' fields: `history` is
+    the ticket's events up to and including it), and its FRT or TTR sample."""
     sl = ctx.facts.slices_at(e.t) if ctx.known else slice_keys(e.dims, e.priority)
     fields = [("events", 1)]
     typ = e.type
@@ -227,6 +230,8 @@ def _event_items(out: list, e: Event, ctx: _Context) -> None:
                 fields.append(("fcr_num", 1))
         if ctx.known:
             _sample(out, "ttr", e, ctx.created_t, sl)
+    if processors.LOADED:
+        fields += processors.event_fields(e, history)
     out.append(("f", e.t, sl, tuple(fields)))
 
 
@@ -254,7 +259,7 @@ def appended_items(ticket: Ticket, e: Event) -> list[tuple] | None:
         return None
     out: list[tuple] = []
     ctx = _Context(events + [e], facts)
-    _event_items(out, e, ctx)
+    _event_items(out, e, ctx, ctx.events)
     window = [x for x in events if not x.late]
     window.append(e)
     first_created = next((x for x in window if x.type == "created"), None)

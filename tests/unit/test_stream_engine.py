@@ -48,7 +48,7 @@ def test_simulated_day_with_late_and_duplicate_events_equals_the_oracle():
     kpis = set(stream.frame["kpi"])
     for k in ("frt", "ttr", "aht", "fcr", "backlog", "resolution_rate_24h", "sla_compliance",
               "csat", "nps", "ces", "negative_share", "sentiment_score",
-              "escalation_rate"):  # fmt: skip
+              "escalation_rate", "touches"):  # fmt: skip
         assert k in kpis, k
 
 
@@ -183,3 +183,16 @@ def test_checkpoint_restore_and_replay_from_its_offsets_change_nothing():
 def test_checkpoint_refuses_an_unknown_format():
     with pytest.raises(ValueError, match="unknown format"):
         loads(b"XXXX" + b"\0" * 10, POLICY)
+
+
+def test_a_processor_is_one_module(tmp_path, monkeypatch):
+    """streams/processors: a processor's fields reach the KPI table through the stream and
+    through the oracle alike (the touches processor is the shipped example)."""
+    from streams import processors
+
+    assert "touches" in processors.KPIS
+    lines = sim_lines(days=0.3, per_day=1500, seed=31)
+    stream, oracle = check(lines)
+    row = stream.row("touches", "total")
+    assert row["count"] == stream.value("resolved", "total")
+    assert 0 < row["mean"] < 10
