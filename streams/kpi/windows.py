@@ -17,7 +17,7 @@ SKETCH_ABOVE = 64  # a minute's samples are published as values up to this many
 
 
 class SliceStats:
-    __slots__ = ("rows", "fields", "samples", "backlog", "created", "resolved", "themes")
+    __slots__ = ("rows", "fields", "samples", "backlog", "created", "resolved", "themes", "cache")
 
     def __init__(self) -> None:
         self.rows = 0  # contributions that make the (minute, slice) present
@@ -27,6 +27,16 @@ class SliceStats:
         self.created = 0  # resolution rate: tickets created in the minute
         self.resolved: dict[int, int] = {}  # created minute -> tickets resolved in this minute
         self.themes: list | None = None  # [comments, negative, {term: [total, negative]}]
+        self.cache: dict | None = None  # to_record() until the next change
+
+    def __getstate__(self) -> tuple:
+        return (self.rows, self.fields, self.samples, self.backlog, self.created, self.resolved,
+                self.themes)  # fmt: skip
+
+    def __setstate__(self, state: tuple) -> None:
+        (self.rows, self.fields, self.samples, self.backlog, self.created, self.resolved,
+         self.themes) = state  # fmt: skip
+        self.cache = None
 
     def empty(self) -> bool:
         return not (self.rows or self.backlog or self.created or self.resolved or self.themes)
@@ -94,6 +104,7 @@ class Minutes:
                 _, _, keys, fields = item
                 for key in keys:
                     st = _stats(slices, key)
+                    st.cache = None
                     st.rows += sign
                     f = st.fields
                     for name, value in fields:
@@ -102,6 +113,7 @@ class Minutes:
                 _, _, keys, name, value = item
                 for key in keys:
                     st = _stats(slices, key)
+                    st.cache = None
                     st.rows += sign
                     values = st.samples.setdefault(name, [])
                     if sign > 0:
@@ -110,15 +122,20 @@ class Minutes:
                         values.remove(value)
             elif kind == "b":
                 st = _stats(slices, item[2])
+                st.cache = None
                 st.rows += sign
                 st.backlog += sign * item[3]
             elif kind == "c":
                 for key in item[2]:
-                    _stats(slices, key).created += sign
+                    st = _stats(slices, key)
+                    st.cache = None
+                    st.created += sign
             elif kind == "r":
                 _, _, created, keys = item
                 for key in keys:
-                    res = _stats(slices, key).resolved
+                    st = _stats(slices, key)
+                    st.cache = None
+                    res = st.resolved
                     n = res.get(created, 0) + sign
                     if n:
                         res[created] = n
@@ -128,6 +145,7 @@ class Minutes:
                 _, _, keys, negative_comment, terms = item
                 for key in keys:
                     st = _stats(slices, key)
+                    st.cache = None
                     if st.themes is None:
                         st.themes = [0, 0, {}]
                     th = st.themes
@@ -166,7 +184,10 @@ class Minutes:
         out = {}
         for key, st in slices.items():
             if not st.empty():
-                out[f"{key[0]}={key[1]}"] = st.to_record()
+                rec = st.cache
+                if rec is None:
+                    rec = st.cache = st.to_record()
+                out[f"{key[0]}={key[1]}"] = rec
         return out
 
 
