@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_module(
         sub, "ingest", "deskpulse.ingest.cli", "HTTP ingest: canonical events and webhooks -> Kafka"
     )
+    _add_module(sub, "anomalies", "consumers.anomalies", "anomaly detection on the live KPIs")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
     return parser
 

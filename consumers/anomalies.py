@@ -1,0 +1,199 @@
+"""`deskpulse anomalies`: anomaly detection on the live KPIs, with causes, to the alerts topic.
+
+Reads the workers' per-minute results from the KPI topic (docs/kpi-topic.md), merges the
+partitions, and feeds each closed minute of every slice to alerting.anomaly's Detector
+(seasonal hour-of-week baselines, count-aware scores, hysteresis; docs/anomaly.md). A minute is
+closed when every partition's watermark has passed its end by the grace period; a minute
+republished later (a late event) is fed again, which the detector takes as a correction.
+Opening and resolving anomalies become alert records (alerting.records.from_anomaly_event)
+on `deskpulse.alerts`: the dimension values that drive the deviation are the cause, and
+feedback alerts carry the themes most over-represented in the slice's negative comments.
+
+Detection runs on event time, so a replay of history is detected as it would have been live;
+only anomalies within --max-age of the newest event time are sent (a restart re-reads the
+compacted KPI topic and must not re-send last month's alerts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+
+import orjson
+
+from alerting.anomaly import DEFAULT_METRICS, Detector, DetectorConfig
+from alerting.records import from_anomaly_event
+from deskpulse.sentiment.themes import ThemeCounter
+from deskpulse.settings import Settings, get_settings
+from streams.kpi.merge import MinuteData
+
+log = logging.getLogger("deskpulse.anomalies")
+
+# The detector's metrics the KPI topic carries per minute and slice.
+STREAM_METRICS = ("volume", "reopen", "csat", "nps", "negative", "frt_breach", "ttr_breach")
+
+
+def metric_rows(fields: dict) -> list[tuple]:
+    """(metric, numerator, denominator, sumsq) of one minute and slice, from its fields."""
+    f = fields.get
+    out = []
+    if f("created"):
+        out.append(("volume", f("created"), None, None))
+    if f("resolved"):
+        out.append(("reopen", f("reopened", 0), f("resolved"), None))
+    if f("csat_count"):
+        out.append(("csat", f("csat_satisfied", 0), f("csat_count"), None))
+    if f("nps_count"):
+        pro, det = f("nps_promoters", 0), f("nps_detractors", 0)
+        out.append(("nps", pro - det, f("nps_count"), pro + det))
+    if f("comments"):
+        out.append(("negative", f("comments_negative", 0), f("comments"), None))
+    for target, metric in (("first_response", "frt_breach"), ("resolution", "ttr_breach")):
+        met, breach = f(f"sla_{target}_met", 0), f(f"sla_{target}_breach", 0)
+        if met + breach:
+            out.append((metric, breach, met + breach, None))
+    return out
+
+
+class AnomalyWatcher:
+    """KPI records in, alert records out. Pure logic: the caller reads and writes Kafka."""
+
+    def __init__(self, settings: Settings, *, max_age: float = 3600.0, config=None):
+        self.settings = settings
+        self.max_age = max_age
+        self.detector = Detector(
+            config
+            or DetectorConfig(
+                timezone=settings.timezone,
+                metrics={m: DEFAULT_METRICS[m] for m in STREAM_METRICS},
+            )
+        )
+        self.best: dict[tuple, dict] = {}
+        self.changed: set[int] = set()  # minutes republished since they were fed
+        self.minutes: dict[int, dict[int, dict]] = {}  # minute -> partition -> slices
+        self.closed = -math.inf  # event time up to which minutes are closed
+
+    def add(self, value: dict) -> None:
+        if value.get("v") != 1:
+            return
+        key = (value["kind"], value["partition"], value.get("minute"))
+        old = self.best.get(key)
+        if old is not None and (value["epoch"], value["seq"]) < (old["epoch"], old["seq"]):
+            return
+        self.best[key] = value
+        if value["kind"] == "minute":
+            self.minutes.setdefault(value["minute"], {})[value["partition"]] = value["slices"]
+            self.changed.add(value["minute"])
+
+    def step(self) -> list:
+        """Feed the closed minutes that changed, evaluate; the alert records to send."""
+        marks = []
+        for (kind, _p, _m), v in self.best.items():
+            if kind == "partition":
+                wm = [w for w in v["watermark"].values() if w is not None]
+                if wm:
+                    marks.append(max(wm))
+        if not marks:
+            return []
+        newest = max(marks)
+        self.closed = max(self.closed, min(marks) - self.settings.grace_seconds)
+        last = math.floor(self.closed / 60) - 1  # the last minute that ended by `closed`
+        for minute in sorted(m for m in self.changed if m <= last):
+            self.changed.discard(minute)
+            data = MinuteData((minute, s) for s in self.minutes[minute].values())
+            for key, agg in data.aggs.get(minute, {}).items():
+                name = "all" if key == "all=all" else key
+                for metric, num, den, sq in metric_rows(agg.fields):
+                    self.detector.observe(minute * 60.0, name, metric, num, den, sq)
+        out = []
+        for ev in self.detector.evaluate(self.closed):
+            if ev.at < newest - self.max_age:
+                continue
+            if DEFAULT_METRICS[ev.metric].feedback and ev.kind == "open":
+                ev = ev.with_themes(self.themes(ev.slice, ev.since, ev.at))
+            out.append(from_anomaly_event(ev))
+        self._forget(last)
+        return out
+
+    def themes(self, slice_: str, since: float, until: float) -> list:
+        key = "all=all" if slice_ == "all" else slice_
+        counter = None
+        for minute in range(math.floor(since / 60), math.ceil(until / 60)):
+            for slices in self.minutes.get(minute, {}).values():
+                th = slices.get(key, {}).get("themes")
+                if th:
+                    tc = ThemeCounter.from_dict(th)
+                    counter = tc if counter is None else counter.merge(tc)
+        return counter.top(5, min_count=3) if counter is not None else []
+
+    def _forget(self, last: int) -> None:
+        """Minutes older than the detector's longest window are no longer needed."""
+        keep = last - max(self.detector.config.windows) - 5
+        for m in [m for m in self.minutes if m < keep]:
+            del self.minutes[m]
+            self.changed.discard(m)
+            for p in list(self.best):
+                if p[0] == "minute" and p[2] == m:
+                    del self.best[p]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-age", type=float, default=3600.0,
+                   help="send anomalies at most this old (event time behind the newest event)")
+    p.add_argument("--every", type=float, default=5.0, help="seconds between evaluations")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from kafka import KafkaConsumer, KafkaProducer
+    from prometheus_client import CollectorRegistry, Counter
+
+    from deskpulse.metrics import serve_metrics
+
+    settings = get_settings()
+    registry = CollectorRegistry()
+    sent = Counter("deskpulse_anomaly_alerts", "Anomaly alert records sent", ["status", "metric"],
+                   registry=registry)  # fmt: skip
+    if not args.no_metrics:
+        serve_metrics("anomalies", settings, registry)
+    watcher = AnomalyWatcher(settings, max_age=args.max_age)
+    consumer = KafkaConsumer(
+        settings.topic("kpis"), **settings.kafka_client_config(),
+        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+    )  # fmt: skip
+    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    end = None if args.duration is None else time.monotonic() + args.duration
+    mark = time.monotonic()
+    try:
+        while end is None or time.monotonic() < end:
+            for records in consumer.poll(timeout_ms=500, max_records=20_000).values():
+                for r in records:
+                    if r.value is not None:
+                        watcher.add(orjson.loads(r.value))
+            if time.monotonic() - mark >= args.every:
+                mark = time.monotonic()
+                for rec in watcher.step():
+                    producer.send(settings.topic("alerts"), key=rec.alert_id.encode(),
+                                  value=rec.to_json())  # fmt: skip
+                    sent.labels(rec.status, rec.metric).inc()
+                producer.flush(30)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+        producer.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deskpulse anomalies", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
