@@ -41,6 +41,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         stream_wait_empty=False,  # events are acknowledged at checkpoints, not one by one
+        # A rebalance while a restarted broker has not yet reported our topics assigns none of
+        # their partitions (faust: "Ignoring missing topic"); fresh metadata makes the group
+        # leader see the change and rejoin. The default refresh (5 min) leaves it idle that long.
+        consumer_metadata_max_age_ms=10_000,
     )
     # aiokafka at debug level builds log records per event even when nothing prints them
     for name in QUIET_LOGGERS:

@@ -55,6 +55,7 @@ class Engine:
         self.pending: list = []  # futures of sent records not yet known to be written
         self.changed: set[int] = set()  # partitions changed since their last checkpoint
         self.lock = asyncio.Lock()
+        self.resync = False  # after a failed flush: re-read every partition from its checkpoint
         # (kind, partition) -> (offset sought back to, when)
         self.seeked: dict[tuple[str, int], tuple[int, float]] = {}
         self.last_checkpoint = time.monotonic()
@@ -74,12 +75,45 @@ class Engine:
 
     async def flush(self) -> None:
         async with self.lock:
-            await self._flush()
-            await self._sla_alerts()
-            if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds:
-                await self._checkpoint(set(self.changed))
+            try:
+                await self._flush()
+                await self._sla_alerts()
+                if (
+                    time.monotonic() - self.last_checkpoint
+                    >= self.settings.checkpoint_interval_seconds
+                ):
+                    await self._checkpoint(set(self.changed))
+            except Exception as exc:  # noqa: BLE001 - a worker must outlive a broker outage
+                self._reset(exc)
+
+    async def _resync(self) -> None:
+        """After a reset: restore every assigned partition and read it again from its
+        checkpoint's offsets (what was delivered since was dropped with the states)."""
+        from faust.types import TP
+
+        for p in sorted(self._assigned()):
+            st = await self._state(p)
+            for kind in KINDS:
+                await self.app.consumer.seek(TP(self.settings.topic(kind), p), st.next_offset[kind])
+        self.resync = False
+
+    def _reset(self, exc: Exception) -> None:
+        """A flush failed (the broker away, a send or checkpoint not acknowledged): forget every
+        partition state. Nothing since the last checkpoint was acknowledged; the next flush
+        restores the checkpoints, and the offset gap it then sees seeks the input back."""
+        log.error("flush failed, restarting from the checkpoints: %r", exc)
+        self.metrics.flush_errors.inc()
+        for p in list(self.states):
+            self._forget(p)
+        self.buffers.clear()
+        self.buffered = 0
+        self.pending.clear()
+        self.seeked.clear()
+        self.resync = True
 
     async def _flush(self) -> None:
+        if self.resync:
+            await self._resync()
         if not self.buffered:
             return
         started = time.monotonic()

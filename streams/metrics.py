@@ -109,6 +109,12 @@ class StreamMetrics:
             ["target", "outcome", "priority"],
             registry=registry,
         )
+        self.flush_errors = Counter(
+            "deskpulse_stream_flush_errors",
+            "Flushes that failed (broker away, a send not acknowledged): the worker restarted "
+            "its partitions from their checkpoints",
+            registry=registry,
+        )
         self.offset_gaps = Counter(
             "deskpulse_stream_offset_gaps",
             "Input messages a partition's state expected but the broker no longer had",
