@@ -87,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "ingest", "deskpulse.ingest.cli", "HTTP ingest: canonical events and webhooks -> Kafka"
     )
     _add_module(sub, "anomalies", "consumers.anomalies", "anomaly detection on the live KPIs")
-    _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + live view")
+    _add_module(
+        sub, "dashboards", "deskpulse.dashboards.cli", "Grafana boards: build the JSON, push them"
+    )
+    _add_module(sub, "live", "consumers.live.cli", "live state in Redis and KPI gauges")
+    _add_module(sub, "wallboard", "consumers.wallboard.cli", "the wallboard web page for a TV")
+    _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + wallboard")
     return parser
 
 

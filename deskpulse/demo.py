@@ -1,7 +1,9 @@
-"""Bring the local stack up, run a simulated desk into it, and show the desk live.
+"""Bring the local stack up, run a simulated desk into it, and show the desk live: a stream
+worker, the live state in Redis (`deskpulse live`) and the wallboard (`deskpulse wallboard`,
+its URL is printed), plus a line in the terminal every 2 s.
 
-The stack keeps running afterwards (`deskpulse stack down` stops it); the simulator stops with
-the demo.
+The stack keeps running afterwards (`deskpulse stack down` stops it); the simulator, the worker,
+the live consumer and the wallboard stop with the demo.
 """
 
 from __future__ import annotations
@@ -41,18 +43,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _banner(settings, logs) -> str:
+def _banner(settings, logs, wallboard: str) -> str:
     return "\n".join(
         [
             "",
             "deskpulse demo is running. Where to look:",
+            f"  Wallboard      {wallboard}   (a TV view; ?team=billing, ?lang=zh)",
             f"  Prometheus     {settings.prometheus_url}   (deskpulse_* metrics, e.g."
             " rate(deskpulse_stream_events_total[1m]))",
             f"  Alertmanager   {settings.alertmanager_url}",
             f"  Kafka          {settings.kafka_bootstrap}   topics {settings.topic('tickets')},"
             f" {settings.topic('surveys')}",
             f"  Redis          {settings.redis_url}",
-            f"  logs           {logs}/simulate.log, {logs}/worker.log",
+            f"  logs           {logs}/simulate.log, {logs}/worker.log, {logs}/live.log,"
+            f" {logs}/wallboard.log",
             "Below: the live desk, every 2 s. Ctrl-C stops the simulator;"
             " `deskpulse stack down` stops the stack.",
             "",
@@ -77,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = {"worker": _start([sys.executable, "-m", "deskpulse.cli", "worker"], logs)}
+    # the live state in Redis (views end at the wall clock: a TV shows "now") and the wallboard
+    procs["live"] = _start([sys.executable, "-m", "deskpulse.cli", "live", "--clock", "wall"], logs)
+    port = _free_port(settings.wallboard_host, settings.wallboard_port)
+    argv = [sys.executable, "-m", "deskpulse.cli", "wallboard", "--port", str(port)]
+    procs["wallboard"] = _start(argv, logs)
+    wallboard = f"http://{settings.wallboard_host}:{port}/"
     argv = [
         sys.executable, "-m", "deskpulse.cli", "simulate",
         "--seed", str(args.seed),
@@ -86,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "--incidents", "auto",
     ]  # fmt: skip
     procs["simulate"] = _start(argv, logs)
-    print(_banner(settings, logs), flush=True)
+    print(_banner(settings, logs, wallboard), flush=True)
     try:
         end = None if args.duration is None else time.monotonic() + args.duration
         while end is None or time.monotonic() < end:
@@ -112,7 +122,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _free_port(host: str, base: int, tries: int = 50) -> int:
+    """The first port from base that nothing listens on (another demo may hold the default)."""
+    import socket
+
+    for port in range(base, base + tries):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port for the wallboard in {base}..{base + tries - 1}")
+
+
 def _start(argv: list[str], logs) -> subprocess.Popen:
-    """A demo process, logging to logs/<command>.log (simulate.log, worker.log)."""
+    """A demo process, logging to logs/<command>.log (simulate.log, worker.log, live.log, ...)."""
     with open(logs / f"{argv[3]}.log", "ab") as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -31,12 +31,19 @@ def serve_metrics(
     component: str,
     settings: Settings | None = None,
     registry: CollectorRegistry = REGISTRY,
-    host: str = "127.0.0.1",
+    host: str | None = None,
 ) -> int:
-    """Start the /metrics server for this process and register it; returns the port."""
+    """Start the /metrics server for this process and register it; returns the port.
+
+    It listens on `host` (default: settings.metrics_host); the registered target is that address,
+    or loopback when it listens on every interface.
+    """
     settings = settings or get_settings()
+    host = host or settings.metrics_host
     port = _free_port(host, settings.metrics_port_base)
     start_http_server(port, addr=host, registry=registry)
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
     targets = settings.state_dir / "prometheus-targets"
     targets.mkdir(parents=True, exist_ok=True)
     _drop_dead_targets(targets)

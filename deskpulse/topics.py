@@ -8,7 +8,14 @@ CHECKPOINT_MAX_BYTES = 64 * 1024 * 1024  # one record holds a partition's whole 
 
 # Compacted: the latest record per key is the state (KPI minute partials, checkpoints).
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    "kpis": {"cleanup.policy": "compact", "retention.ms": "-1"},
+    # Readers (`deskpulse live`, verify --stream) read it from the beginning: roll segments
+    # every 10 min so that the log cleaner keeps the republished minutes' old versions few.
+    "kpis": {
+        "cleanup.policy": "compact",
+        "retention.ms": "-1",
+        "min.cleanable.dirty.ratio": "0.1",
+        "segment.ms": "600000",
+    },
     "checkpoints": {
         "cleanup.policy": "compact",
         "retention.ms": "-1",

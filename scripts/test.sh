@@ -18,5 +18,7 @@ cleanup() {
 trap cleanup EXIT
 $dp stack up
 $dp stack status
+# the wallboard's browser test drives a real headless Chromium (Debian package chromium)
+.venv/bin/python -c 'from deskpulse.stack.install import ensure_debian; ensure_debian(["chromium"], print)'
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -21,6 +21,8 @@ DEBIAN_BINARIES = {
     "amtool": "prometheus-alertmanager",
     "java": "default-jre-headless",
     "mvn": "maven",
+    # not a service: the wallboard's browser test and screenshots (consumers/wallboard/headless.py)
+    "chromium": "chromium",
 }
 
 _apt_updated = False
