@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_module(sub, "live", "consumers.live.cli", "live state in Redis and KPI gauges")
     _add_module(sub, "wallboard", "consumers.wallboard.cli", "the wallboard web page for a TV")
     _add_module(sub, "demo", "deskpulse.demo", "stack up + simulated desk + wallboard")
+    _add_module(sub, "bench", "deskpulse.bench.cli", "measure the operating targets (SPEC.md)")
     return parser
 
 
