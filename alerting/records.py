@@ -176,6 +176,7 @@ class AlertRecord:
     ticket_id: str | None = None
     target: str | None = None
     level: float | None = None
+    slices: tuple[str, ...] = field(default=())  # anomaly: every slice deviating together
 
     def __post_init__(self) -> None:
         _text("alert_id", self.alert_id, MAX_ID_CHARS)
@@ -252,9 +253,9 @@ class AlertRecord:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if v is None or (f.name == "cause" and not v):
+            if v is None or (f.name in ("cause", "slices") and not v):
                 continue
-            out[f.name] = list(v) if f.name == "cause" else v
+            out[f.name] = list(v) if f.name in ("cause", "slices") else v
         return out
 
     @classmethod
@@ -268,6 +269,11 @@ class AlertRecord:
                 raise InvalidAlert(name, MISSING, "is required")
         if "cause" in known and not isinstance(known["cause"], list | tuple):
             raise InvalidAlert("cause", known["cause"], "must be a list of objects")
+        if "slices" in known:
+            sl = known["slices"]
+            if not isinstance(sl, list | tuple) or not all(isinstance(x, str) for x in sl):
+                raise InvalidAlert("slices", sl, "must be a list of strings")
+            known["slices"] = tuple(sl)
         return cls(**known)
 
     def to_json(self) -> bytes:
@@ -380,6 +386,7 @@ def from_anomaly_event(event: Any) -> AlertRecord:
         ),
         cause=cause[:MAX_CAUSES],
         runbook_url=runbook_url(alertname),
+        slices=tuple(event.slices),
     )
 
 

@@ -3,8 +3,9 @@
 Reads the workers' per-minute results from the KPI topic (docs/kpi-topic.md), merges the
 partitions, and feeds each closed minute of every slice to alerting.anomaly's Detector
 (seasonal hour-of-week baselines, count-aware scores, hysteresis; docs/anomaly.md). A minute is
-closed when every partition's watermark has passed its end by the grace period; a minute
-republished later (a late event) is fed again, which the detector takes as a correction.
+closed when every partition's watermark has passed its end by --settle seconds (not by the
+whole grace period: that would delay every alert by it); a minute republished later (a late
+event) is fed again, which the detector takes as a correction.
 Opening and resolving anomalies become alert records (alerting.records.from_anomaly_event)
 on `deskpulse.alerts`: the dimension values that drive the deviation are the cause, and
 feedback alerts carry the themes most over-represented in the slice's negative comments.
@@ -33,7 +34,17 @@ from streams.kpi.merge import MinuteData
 log = logging.getLogger("deskpulse.anomalies")
 
 # The detector's metrics the KPI topic carries per minute and slice.
-STREAM_METRICS = ("volume", "reopen", "csat", "nps", "negative", "frt_breach", "ttr_breach")
+STREAM_METRICS = (
+    "volume",
+    "frt",
+    "frt_late",
+    "reopen",
+    "csat",
+    "nps",
+    "negative",
+    "frt_breach",
+    "ttr_breach",
+)
 
 
 def metric_rows(fields: dict) -> list[tuple]:
@@ -42,6 +53,12 @@ def metric_rows(fields: dict) -> list[tuple]:
     out = []
     if f("created"):
         out.append(("volume", f("created"), None, None))
+    for aged, unanswered, metric in (
+        ("aged_1m", "unanswered_1m", "frt"),
+        ("aged_30m", "unanswered_30m", "frt_late"),
+    ):
+        if f(aged):
+            out.append((metric, f(unanswered, 0), f(aged), None))
     if f("resolved"):
         out.append(("reopen", f("reopened", 0), f("resolved"), None))
     if f("csat_count"):
@@ -61,9 +78,12 @@ def metric_rows(fields: dict) -> list[tuple]:
 class AnomalyWatcher:
     """KPI records in, alert records out. Pure logic: the caller reads and writes Kafka."""
 
-    def __init__(self, settings: Settings, *, max_age: float = 3600.0, config=None):
+    def __init__(
+        self, settings: Settings, *, max_age: float = 3600.0, settle: float = 60.0, config=None
+    ):
         self.settings = settings
         self.max_age = max_age
+        self.settle = settle
         self.detector = Detector(
             config
             or DetectorConfig(
@@ -99,7 +119,7 @@ class AnomalyWatcher:
         if not marks:
             return []
         newest = max(marks)
-        self.closed = max(self.closed, min(marks) - self.settings.grace_seconds)
+        self.closed = max(self.closed, min(marks) - self.settle)
         last = math.floor(self.closed / 60) - 1  # the last minute that ended by `closed`
         for minute in sorted(m for m in self.changed if m <= last):
             self.changed.discard(minute)
@@ -132,24 +152,84 @@ class AnomalyWatcher:
     def _forget(self, last: int) -> None:
         """Minutes older than the detector's longest window are no longer needed."""
         keep = last - max(self.detector.config.windows) - 5
-        for m in [m for m in self.minutes if m < keep]:
+        old = {m for m in self.minutes if m < keep}
+        if not old:
+            return
+        for m in old:
             del self.minutes[m]
             self.changed.discard(m)
-            for p in list(self.best):
-                if p[0] == "minute" and p[2] == m:
-                    del self.best[p]
+        for key in [k for k in self.best if k[0] == "minute" and k[2] in old]:
+            del self.best[key]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-age", type=float, default=3600.0,
-                   help="send anomalies at most this old (event time behind the newest event)")
+    p.add_argument(
+        "--max-age",
+        type=float,
+        default=3600.0,
+        help="send anomalies at most this old (event time behind the newest event)",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="feed a minute once every partition's watermark is this many seconds past it",
+    )
     p.add_argument("--every", type=float, default=5.0, help="seconds between evaluations")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--no-metrics", action="store_true", help="do not serve /metrics")  # fmt: skip
 
 
+class Pump:
+    """The watcher between Kafka topics: KPI records in, alert records out."""
+
+    def __init__(self, settings: Settings, watcher: AnomalyWatcher, sent=None):
+        from kafka import KafkaConsumer, KafkaProducer
+
+        self.settings = settings
+        self.watcher = watcher
+        self.sent = sent  # a Counter labelled (status, metric), or None
+        self.consumer = KafkaConsumer(
+            settings.topic("kpis"), **settings.kafka_client_config(),
+            auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+        )  # fmt: skip
+        self.producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+
+    def poll(self, timeout_ms: int = 500) -> int:
+        """Read what is there (up to 20,000 records); how many were read."""
+        n = 0
+        for records in self.consumer.poll(timeout_ms=timeout_ms, max_records=20_000).values():
+            for r in records:
+                n += 1
+                if r.value is not None:
+                    self.watcher.add(orjson.loads(r.value))
+        return n
+
+    def step(self) -> int:
+        """Evaluate and send; how many alert records were sent (acknowledged)."""
+        recs = self.watcher.step()
+        for rec in recs:
+            self.producer.send(self.settings.topic("alerts"), key=rec.alert_id.encode(),
+                               value=rec.to_json())  # fmt: skip
+            if self.sent is not None:
+                self.sent.labels(rec.status, rec.metric).inc()
+        self.producer.flush(30)
+        return len(recs)
+
+    def caught_up(self) -> bool:
+        """Whether every KPI record written so far has been read."""
+        parts = self.consumer.assignment()
+        if not parts:
+            return False
+        ends = self.consumer.end_offsets(list(parts))
+        return all(self.consumer.position(tp) >= end for tp, end in ends.items())
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
+
+
 def run(args: argparse.Namespace) -> int:
-    from kafka import KafkaConsumer, KafkaProducer
     from prometheus_client import CollectorRegistry, Counter
 
     from deskpulse.metrics import serve_metrics
@@ -160,32 +240,19 @@ def run(args: argparse.Namespace) -> int:
                    registry=registry)  # fmt: skip
     if not args.no_metrics:
         serve_metrics("anomalies", settings, registry)
-    watcher = AnomalyWatcher(settings, max_age=args.max_age)
-    consumer = KafkaConsumer(
-        settings.topic("kpis"), **settings.kafka_client_config(),
-        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-    )  # fmt: skip
-    producer = KafkaProducer(**settings.kafka_client_config(), acks="all")
+    pump = Pump(settings, AnomalyWatcher(settings, max_age=args.max_age, settle=args.settle), sent)
     end = None if args.duration is None else time.monotonic() + args.duration
     mark = time.monotonic()
     try:
         while end is None or time.monotonic() < end:
-            for records in consumer.poll(timeout_ms=500, max_records=20_000).values():
-                for r in records:
-                    if r.value is not None:
-                        watcher.add(orjson.loads(r.value))
+            pump.poll()
             if time.monotonic() - mark >= args.every:
                 mark = time.monotonic()
-                for rec in watcher.step():
-                    producer.send(settings.topic("alerts"), key=rec.alert_id.encode(),
-                                  value=rec.to_json())  # fmt: skip
-                    sent.labels(rec.status, rec.metric).inc()
-                producer.flush(30)
+                pump.step()
     except KeyboardInterrupt:
         pass
     finally:
-        consumer.close()
-        producer.close()
+        pump.close()
     return 0
 
 

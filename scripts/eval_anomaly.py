@@ -22,7 +22,7 @@ import hashlib
 import pickle
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -80,10 +80,11 @@ def build_run(
     incidents: tuple[str, ...],
     frt_age: float,
     ttr_over: float,
+    frt_late_age: float = 1800.0,
 ) -> Run:
     """Simulate, then aggregate per minute and slice with pandas (see docs/anomaly.md)."""
     cfg = SimConfig(seed=seed, days=days, tickets_per_day=tickets_per_day, incidents=incidents)
-    key = f"{cfg!r}|{frt_age}|{ttr_over}|v3"
+    key = f"{cfg!r}|{frt_age}|{frt_late_age}|{ttr_over}|v4"
     path = CACHE / (hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + ".pkl")
     if path.exists():
         with path.open("rb") as f:
@@ -147,11 +148,12 @@ def build_run(
             elif kind == "nps":
                 x = float(score >= 9) - float(score <= 6)
                 rows.append((t, "nps", x, 1.0, abs(x), dims))
-    for tid, t0 in created.items():  # FRT cohort: still unanswered frt_age after creation?
+    for tid, t0 in created.items():  # FRT cohorts: still unanswered that long after creation?
         t_reply = first_reply.get(tid)
-        if t0 + frt_age < end:
-            late = t_reply is None or t_reply > t0 + frt_age
-            rows.append((t0 + frt_age, "frt", float(late), 1.0, np.nan, dims_of[tid]))
+        for metric, age in (("frt", frt_age), ("frt_late", frt_late_age)):
+            if t0 + age < end:
+                late = t_reply is None or t_reply > t0 + age
+                rows.append((t0 + age, metric, float(late), 1.0, np.nan, dims_of[tid]))
     for tid, clock in clocks.items():
         for out in clock.on_time(end):
             if out.is_outcome:
@@ -230,21 +232,6 @@ def run_detector(
     return events, split, per_bucket
 
 
-CAUSE_WORDS = {  # words a right theme contains, per injected cause (en and zh)
-    "broken_part": ("broken", "defective", "part", "crack", "hinge", "port", "坏", "质量", "裂"),
-    "refund": ("refund", "退款", "money"),
-    "delay": ("wait", "slow", "late", "delay", "慢", "等"),
-    "rude_reply": ("rude", "attitude", "态度"),
-    "billing": ("bill", "charge", "invoice", "扣", "费"),
-    "login": ("log", "password", "account", "sign", "登录", "密码"),
-    "shipping": ("ship", "deliver", "package", "courier", "物流", "快递"),
-    "not_fixed": ("fix", "again", "still", "没解决"),
-    "transferred": ("transfer", "department", "转"),
-    "outage": ("outage", "connection", "internet", "network", "断网", "网络"),
-    "bug": ("bug", "crash", "app", "freez", "闪退", "死机"),
-}
-
-
 def themes_for(run: Run, alert, truth: dict) -> list:
     """The stream's job, done in batch: themes of the alert's slice in its window vs history."""
     dim_index = {d: i for i, d in enumerate(DIMENSIONS)}
@@ -276,6 +263,7 @@ def merge_reports(reports: list) -> dict:
             m.detected += k.detected
             m.delays += k.delays
             m.causes_right += k.causes_right
+            m.causes_other += k.causes_other
             m.true_alerts += k.true_alerts
             m.false_alerts += k.false_alerts
     return out
@@ -287,21 +275,58 @@ def fmt(x: float, pct: bool = False) -> str:
     return f"{100 * x:.0f} %" if pct else f"{x:.1f}"
 
 
-def print_table(title: str, kinds: dict, total: int, false: int, fpw: float, themes: str) -> None:
+def print_table(
+    title: str, kinds: dict, total: int, false: int, fpw: float, quiet: dict, themes: str
+) -> None:
     print(f"\n### {title}\n")
-    print("| kind | incidents | recall | median delay (min) | precision | cause right |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| kind | incidents | recall | median delay (min) | p90 delay (min) | precision "
+        "| cause right | names other |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for k in kinds.values():
         precision = fmt(k.precision, True) if k.name != evaluation.BREACH_RULE.name else "-"
         print(
             f"| {k.name} | {k.incidents} | {fmt(k.recall, True)} | {fmt(k.median_delay / 60)} | "
-            f"{precision} | {fmt(k.cause_share, True)} |"
+            f"{fmt(k.delay_quantile(0.9) / 60)} | {precision} | {fmt(k.cause_share, True)} | "
+            f"{fmt(k.other_share, True)} |"
         )
     prec = (total - false) / total if total else float("nan")
+    by_metric = ", ".join(f"{m} {n}" for m, n in sorted(quiet.items())) or "none"
     print(
         f"\nAll alerts: {total}, false {false}, precision {fmt(prec, True)}; "
-        f"false alerts per incident-free week: {fpw:.2f}; {themes}"
+        f"false alerts per incident-free week: {fpw:.2f} (by metric: {by_metric}); {themes}"
     )
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """--set KEY=VALUE for DetectorConfig fields (baseline.KEY for BaselineParams, metric.NAME.KEY
+    for a MetricSpec): numbers, or comma-separated numbers for windows."""
+    out: dict = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        value: object = tuple(int(v) for v in raw.split(",")) if key == "windows" else float(raw)
+        out[key] = value
+    return out
+
+
+def make_config(timezone: str, overrides: dict) -> DetectorConfig:
+    base = DetectorConfig(timezone=timezone)
+    top: dict = {}
+    bl: dict = {}
+    metrics = dict(base.metrics)
+    for key, value in overrides.items():
+        if key.startswith("baseline."):
+            bl[key.removeprefix("baseline.")] = value
+        elif key.startswith("metric."):
+            _, name, field_name = key.split(".", 2)
+            metrics[name] = replace(metrics[name], **{field_name: value})
+        else:
+            cur = getattr(base, key)
+            top[key] = int(value) if isinstance(cur, int) and not isinstance(cur, bool) else value
+    return replace(base, baseline=replace(base.baseline, **bl), metrics=metrics, **top)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,11 +338,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burn-in-days", type=float, default=14.0, help="simulated, not fed")
     ap.add_argument("--warmup-days", type=float, default=14.0, help="fed to fit()")
     ap.add_argument("--quiet-days", type=float, default=14.0, help="incident-free run, scored")
-    ap.add_argument("--frt-age", type=float, default=60.0)
+    ap.add_argument("--frt-age", type=float, default=60.0, help="seconds, metric frt")
+    ap.add_argument("--frt-late-age", type=float, default=1800.0, help="seconds, metric frt_late")
     ap.add_argument("--ttr-over", type=float, default=86400.0)
     ap.add_argument("--quick", action="store_true", help="one seed, 2,000 tickets a day")
     ap.add_argument("--verbose", action="store_true", help="list every alert and incident")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a DetectorConfig field (open_score=5, baseline.decay=0.8, "
+        "metric.volume.min_effect=0.3, windows=2,5,13); repeatable",
+    )
     args = ap.parse_args(argv)
+    overrides = parse_overrides(args.set)
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",")]
     else:
@@ -327,13 +362,16 @@ def main(argv: list[str] | None = None) -> int:
         seeds, volumes = seeds[:1], [2000.0]
     for tpd in volumes:
         reports, fp_rates, timings = [], [], []
+        quiet_by_metric: dict[str, int] = {}
         theme_hits = theme_total = 0
         for seed in seeds:
             t0 = time.perf_counter()
             lead = args.burn_in_days + args.warmup_days
             span_days = lead + args.days
-            run = build_run(seed, span_days, tpd, ("auto",), args.frt_age, args.ttr_over)
-            config = DetectorConfig(timezone=run.timezone)
+            run = build_run(
+                seed, span_days, tpd, ("auto",), args.frt_age, args.ttr_over, args.frt_late_age
+            )
+            config = make_config(run.timezone, overrides)
             events, split, per_bucket = run_detector(
                 run, args.burn_in_days, args.warmup_days, config
             )
@@ -349,17 +387,26 @@ def main(argv: list[str] | None = None) -> int:
                 if rec["kind"] != "negative_surge" or alert_id is None:
                     continue
                 themes = themes_for(run, by_alert[alert_id], rec)
-                words = CAUSE_WORDS.get(rec.get("cause", ""), ())
+                words = evaluation.CAUSE_WORDS.get(rec.get("cause", ""), ())
                 theme_total += 1
                 theme_hits += any(w in t.term for t in themes for w in words)
                 if args.verbose:
                     print(f"  themes {inc_id} {rec.get('cause')}: {[t.term for t in themes]}")
             quiet = build_run(
-                seed + 1000, lead + args.quiet_days, tpd, (), args.frt_age, args.ttr_over
+                seed + 1000,
+                lead + args.quiet_days,
+                tpd,
+                (),
+                args.frt_age,
+                args.ttr_over,
+                args.frt_late_age,
             )
             q_events, q_split, _ = run_detector(quiet, args.burn_in_days, args.warmup_days, config)
             q_alerts = evaluation.alerts_from_events(q_events)
             fp_rates.append(evaluation.false_alerts_per_week(q_alerts, (q_split, quiet.end)))
+            for a in q_alerts:
+                if q_split <= a.at < quiet.end:
+                    quiet_by_metric[a.metric] = quiet_by_metric.get(a.metric, 0) + 1
             if args.verbose:
                 _print_details(run, split, alerts, rep, q_alerts)
             print(
@@ -376,7 +423,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{tpd:.0f} tickets/day, seeds {','.join(map(str, seeds))}, "
             f"{args.days:g} days after {args.warmup_days:g} days of warm-up"
         )
-        print_table(title, kinds, total, false, float(np.mean(fp_rates)), themes)
+        if args.set:
+            title += f" ({' '.join(args.set)})"
+        fpw = float(np.mean(fp_rates))
+        print_table(title, kinds, total, false, fpw, quiet_by_metric, themes)
         print(
             f"Detector: {1e3 * float(np.mean(timings)):.2f} ms per minute bucket "
             f"({len(reports[0].kinds)} kinds)"

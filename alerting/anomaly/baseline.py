@@ -23,8 +23,13 @@ from better-known levels instead of being noisy:
 
 Each estimate carries its own uncertainty (posterior variance plus a relative `floor` for what
 the model misses), which the scores add to the sampling variance. Over-dispersion phi (>= 1) is
-estimated per series from hourly blocks of learnt buckets: an exponentially weighted mean of
-squared standardised residuals, each capped at 25.
+estimated per series from blocks of learnt buckets: an exponentially weighted mean of squared
+standardised residuals, each capped at 25, at two scales: hourly blocks (`block_seconds`) and
+blocks as long as the longest window (`long_block_seconds`). Deviations that persist for hours
+(a backlog that resolves slowly, a busy week) make the long-block phi larger than the hourly one;
+a window of w buckets uses phi interpolated between the two on a log scale of w, never below the
+hourly one (phi_windows()). Without it, four-hour windows of slow metrics (TTR over a day) score
+correlated drift as if every resolution were independent.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ from alerting.anomaly.scoring import COUNT, MEAN, RATIO, TINY
 
 SLOTS = 168
 RESIDUAL_CAP = 25.0
+_ROW_ARRAYS = (
+    "kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block", "phi_long_ewma",
+    "long_block",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class BaselineParams:
     mean_floor: float = 0.05  # sd of the mean, as a fraction of sigma
     block_seconds: float = 3600.0  # over-dispersion is estimated on blocks this long
     dispersion_alpha: float = 0.02
+    long_block_seconds: float = 14400.0  # ... and on blocks this long (the longest window)
+    long_dispersion_alpha: float = 0.05
     dispersion_min: float = 5.0  # expected events (count) or items (ratio, mean) per block
     min_events: float = 10.0  # count slice: learnt events before it is scored
     min_items: float = 30.0  # ratio/mean slice: learnt items before it is scored
@@ -65,6 +76,9 @@ class SeasonalBaseline:
     ):
         self.params = params or BaselineParams()
         self.block_buckets = max(1, round(self.params.block_seconds / bucket_seconds))
+        self.long_block_buckets = max(
+            self.block_buckets, round(self.params.long_block_seconds / bucket_seconds)
+        )
         self.n = 0
         self.kind = np.zeros(capacity, np.int8)
         self.root = np.zeros(capacity, np.int32)
@@ -75,6 +89,9 @@ class SeasonalBaseline:
         self.phi_ewma = np.ones(capacity)
         self.block = np.zeros((capacity, 4))  # O, E, V, U-sum of the current block
         self.block_n = 0
+        self.phi_long_ewma = np.ones(capacity)
+        self.long_block = np.zeros((capacity, 4))
+        self.long_block_n = 0
         self.slot_week = np.full(SLOTS, -(2**40), np.int64)
         self._totals: tuple[np.ndarray, ...] | None = None
 
@@ -91,17 +108,32 @@ class SeasonalBaseline:
         return i
 
     def _grow(self, capacity: int) -> None:
-        for name in ("kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block"):
+        for name in _ROW_ARRAYS:
             old = getattr(self, name)
             new = np.zeros((capacity, *old.shape[1:]), old.dtype)
-            if name == "phi_ewma":
+            if name in ("phi_ewma", "phi_long_ewma"):
                 new[:] = 1.0
             new[: len(old)] = old
             setattr(self, name, new)
 
     @property
     def phi(self) -> np.ndarray:
+        """Over-dispersion of every series on hourly blocks (>= 1)."""
         return np.maximum(self.phi_ewma[: self.n], 1.0)
+
+    def phi_windows(self, windows) -> np.ndarray:
+        """Over-dispersion of every series for windows of these lengths (buckets): (n, len).
+
+        Up to the hourly block: phi; from the long block on: the long-block phi; between them
+        interpolated on a log scale of the length; never below phi."""
+        short = self.phi[:, None]
+        long = np.maximum(self.phi_long_ewma[: self.n], 1.0)[:, None]
+        w = np.asarray(windows, dtype=float)[None, :]
+        bs, bl = float(self.block_buckets), float(self.long_block_buckets)
+        if bl <= bs:
+            return np.broadcast_to(short, (self.n, w.shape[1])).copy()
+        f = np.clip(np.log(w / bs) / np.log(bl / bs), 0.0, 1.0)
+        return np.maximum(short, short ** (1 - f) * long**f)
 
     # -- learning -------------------------------------------------------------------------------
 
@@ -134,26 +166,32 @@ class SeasonalBaseline:
             ):
                 total += arr[:n, slot] - old
         self.learnt[:n] += m
-        b = self.block[:n]
-        b[:, 0] += np.where(m, num, 0.0)
-        b[:, 1] += np.where(m, expected, 0.0)
-        b[:, 2] += np.where(m, variance, 0.0)
-        b[:, 3] += np.where(m, base_sd, 0.0)
+        for block in (self.block[:n], self.long_block[:n]):
+            block[:, 0] += np.where(m, num, 0.0)
+            block[:, 1] += np.where(m, expected, 0.0)
+            block[:, 2] += np.where(m, variance, 0.0)
+            block[:, 3] += np.where(m, base_sd, 0.0)
         self.block_n += 1
+        self.long_block_n += 1
         if self.block_n >= self.block_buckets:
-            self._update_dispersion(ready)
+            self._update_dispersion(ready, self.block, self.phi_ewma, self.params.dispersion_alpha)
+            self.block_n = 0
+        if self.long_block_n >= self.long_block_buckets:
+            alpha = self.params.long_dispersion_alpha
+            self._update_dispersion(ready, self.long_block, self.phi_long_ewma, alpha)
+            self.long_block_n = 0
 
-    def _update_dispersion(self, ready: np.ndarray) -> None:
+    def _update_dispersion(
+        self, ready: np.ndarray, block: np.ndarray, phi_ewma: np.ndarray, a: float
+    ) -> None:
         n = self.n
-        o, e, v, u = self.block[:n].T
+        o, e, v, u = block[:n].T
         total = v + u * u
         enough = (v >= self.params.dispersion_min) & ready
         r2 = np.minimum((o - e) ** 2 / np.maximum(total, TINY), RESIDUAL_CAP)
-        a = self.params.dispersion_alpha
-        phi = self.phi_ewma[:n]
-        self.phi_ewma[:n] = np.where(enough, (1 - a) * phi + a * r2, phi)
-        self.block[:n] = 0.0
-        self.block_n = 0
+        phi = phi_ewma[:n]
+        phi_ewma[:n] = np.where(enough, (1 - a) * phi + a * r2, phi)
+        block[:n] = 0.0
 
     # -- expectations ---------------------------------------------------------------------------
 
@@ -244,6 +282,9 @@ class SeasonalBaseline:
             "phi_ewma": _pack(self.phi_ewma[:n]),
             "block": _pack(self.block[:n]),
             "block_n": self.block_n,
+            "phi_long_ewma": _pack(self.phi_long_ewma[:n]),
+            "long_block": _pack(self.long_block[:n]),
+            "long_block_n": self.long_block_n,
             "slot_week": _pack(self.slot_week),
         }
 
@@ -254,9 +295,11 @@ class SeasonalBaseline:
         n = int(d["n"])
         b = cls(params, bucket_seconds, capacity=max(64, n))
         b.n = n
-        for name in ("kind", "root", "num", "den", "sq", "learnt", "phi_ewma", "block"):
-            getattr(b, name)[:n] = _unpack(d[name])
+        for name in _ROW_ARRAYS:
+            if name in d:  # a state from before the long-block phi starts it at 1
+                getattr(b, name)[:n] = _unpack(d[name])
         b.block_n = int(d["block_n"])
+        b.long_block_n = int(d.get("long_block_n", 0))
         b.slot_week = _unpack(d["slot_week"]).copy()
         return b
 

@@ -12,10 +12,19 @@ its contribution to the deviation of the whole:
     mean    extra score of the value, likewise
 
 A value is a cause when it holds at least `min_share` of its dimension's positive excess (it
-dominates the dimension rather than being one of many) and its own excess is significant
-(z >= min_score). Causes come sorted by z, at most `top` of them. A volume spike on network
-tickets from EMEA gives category=network, team=network (which owns the category) and
-region=EMEA; a spread-out rise names nothing, which is also an answer.
+dominates the dimension rather than being one of many), its own excess is significant
+(z >= min_score), and it is concentrated: it deviates more than the dimension as a whole
+would give it. A rise spread over all values in proportion to their size (every region's
+negative surveys up by the same factor) still gives the largest region most of the excess;
+the concentration test compares the value with its expectation scaled by the dimension's
+overall observed / expected ratio R,
+
+    concentration = sign (O - R E) / sd >= min_concentration,  lift = O / (R E)
+
+(lift in the anomaly's direction: R E / O when the metric fell). Causes come sorted by z, at most
+`top` of them. A volume spike on network tickets from EMEA gives category=network,
+team=network (which owns the category) and region=EMEA; a spread-out rise names nothing, which
+is also an answer.
 
 feedback_themes() gives the terms of negative comments in the anomaly's window that are most
 over-represented against the slice's usual negative comments (or, without a history counter,
@@ -47,6 +56,7 @@ class Cause:
     observed: float
     expected: float
     score: float  # z of the value's own excess
+    lift: float = 1.0  # its observed / expected against the dimension's (see the module doc)
 
     @property
     def slice(self) -> str:
@@ -72,6 +82,7 @@ def explain(
     min_score: float = 3.0,
     min_share: float = 0.5,
     top: int = 3,
+    min_concentration: float = 2.0,
 ) -> list[Cause]:
     """The dimension values that account for most of the deviation (see the module doc).
 
@@ -86,13 +97,25 @@ def explain(
         positive = sum(e for e in excess if e > 0)
         if positive <= 0:
             continue
+        total_e = sum(c.expected for c in group)
+        ratio = sum(c.observed for c in group) / total_e if total_e > 0 else 1.0
         for c, e in zip(group, excess, strict=True):
             share = e / positive
             z = e / c.sd if c.sd > 0 else 0.0
-            if share >= min_share and z >= min_score:
-                out.append(Cause(dim, c.value, share, c.observed, c.expected, z))
+            conc = sign * (c.observed - ratio * c.expected) / c.sd if c.sd > 0 else 0.0
+            if share >= min_share and z >= min_score and conc >= min_concentration:
+                lift = _lift(c.observed, ratio * c.expected, sign, c.sd)
+                out.append(Cause(dim, c.value, share, c.observed, c.expected, z, lift))
     out.sort(key=lambda c: (-c.score, -c.share, c.dimension, c.value))
     return out[:top]
+
+
+def _lift(observed: float, usual: float, sign: float, sd: float) -> float:
+    """How many times the value's usual level it shows, in the anomaly's direction (a CSAT
+    drop from 0.9 to 0.3 is a lift of 3)."""
+    if sign >= 0:
+        return observed / usual if usual > 0 else observed / sd
+    return usual / max(observed, 0.5)
 
 
 def feedback_themes(

@@ -56,7 +56,7 @@ class DetectorConfig:
     bucket_seconds: int = 60
     timezone: str = "UTC"  # the desk's: hour-of-week slots are local
     windows: tuple[int, ...] = (2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 240)  # in buckets
-    open_score: float = 5.5
+    open_score: float = 5.0
     open_buckets: int = 1
     close_score: float = 2.0
     close_buckets: int = 15
@@ -66,6 +66,7 @@ class DetectorConfig:
     max_series: int = 4000
     cause_score: float = 3.0
     cause_share: float = 0.5
+    cause_concentration: float = 2.0  # causes.explain's min_concentration
     max_causes: int = 3
     dominant_share: float = 0.8  # slices with more of their root are neither scored nor causes
     baseline: BaselineParams = field(default_factory=BaselineParams)
@@ -171,6 +172,11 @@ class Detector:
         self._steps = 0
         self._dirty = False  # a late correction: recompute the window sums before the next step
         self._minor = np.ones(0, bool)
+        # per series, at the last evaluated bucket: the best opening score (0 when not ready),
+        # its window (buckets) and the deviation the close test uses (wallboards, tuning)
+        self.last_open_score = np.zeros(0)
+        self.last_open_window = np.zeros(0, np.int64)
+        self.last_current = np.zeros(0)
         self._clock_cache: dict[int, tuple[int, int]] = {}
 
     # -- series ---------------------------------------------------------------------------------
@@ -462,7 +468,7 @@ class Detector:
         O, N, E, V, U = (getattr(self, k)[:n] for k in ("s_o", "s_n", "s_e", "s_v", "s_u"))  # noqa: E741
         # the opening score leaves out each window's most deviant bucket
         robust_up, robust_down = O - self.top[:n], O - self.bottom[:n]
-        phi = self.baseline.phi[:, None]
+        phi = self.baseline.phi_windows(self._windows)
         sign = self.sign[:n].astype(float)[:, None]
         open_score = np.zeros((n, len(self._windows)))
         now_score = np.zeros((n, len(self._windows)))
@@ -498,6 +504,8 @@ class Detector:
         limit = np.maximum(cfg.close_window, self.open_window[:n])
         within = self._windows[None, :] <= limit[:, None]
         current = np.max(np.where(within, now_score, 0.0), axis=1)
+        self.last_open_score, self.last_current = best, current
+        self.last_open_window = self._windows[best_w]
         # -- hysteresis --
         quiet = self.state[:n] == QUIET
         is_open = ~quiet
@@ -572,10 +580,15 @@ class Detector:
             if m != metric or name == ALL or not self._minor[j]:
                 continue
             dim, value = parse_slice(name)
-            sd = math.sqrt(max(float(phi[j, 0] * (V[j, wi] + U[j, wi] ** 2)), 1e-12))
+            sd = math.sqrt(max(float(phi[j, wi] * (V[j, wi] + U[j, wi] ** 2)), 1e-12))
             cells.append(Cell(dim, value, float(O[j, wi]), float(E[j, wi]), sd))
         cfg = self.config
-        return tuple(explain(cells, sign, cfg.cause_score, cfg.cause_share, cfg.max_causes))
+        return tuple(
+            explain(
+                cells, sign, cfg.cause_score, cfg.cause_share, cfg.max_causes,
+                cfg.cause_concentration,
+            )
+        )  # fmt: skip
 
     def _open_member(self, idx: int, wi: int, score: float, at: float, sums, broad: bool) -> list:
         cfg = self.config

@@ -10,7 +10,10 @@ Matching rules (docs/anomaly.md "Evaluation"):
   the end of its tail (end + `tail`; for SLA storms, when the last injected breach falls due).
   Delay = that alert's `at` - (start + `onset`).
 - Its **cause is right** when the incident's slice (every dimension value of it) is among the
-  alert's slice and causes.
+  alert's slice and causes. The alert **names something else** when its slice or a cause is
+  neither a value of the incident's slice nor the team owning (or a category owned by) one:
+  a volume spike on network tickets from EMEA named "network, EMEA, priority=low" is right, and
+  also names something else.
 - An alert that detects an incident, or that is a known consequence of one (RELATED: an SLA
   storm also moves resolution breaches and feedback; a slow first response moves feedback),
   on a touching slice, within days of the incident, is a true alert. Every other alert is false.
@@ -21,6 +24,7 @@ Matching rules (docs/anomaly.md "Evaluation"):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,9 +46,9 @@ class Rule:
 
 RULES = (
     Rule("volume_spike", "volume_spike", ("volume",), tail=1800),
-    Rule("response_degradation", "response_degradation", ("frt",), tail=3600),
+    Rule("response_degradation", "response_degradation", ("frt", "frt_late"), tail=3600),
     Rule("negative_surge", "negative_surge", ("negative", "csat", "nps"), tail=3 * 3600),
-    Rule("sla_storm", "sla_storm", ("frt", "frt_breach"), until_due=True),
+    Rule("sla_storm", "sla_storm", ("frt", "frt_late", "frt_breach"), until_due=True),
 )
 # An SLA storm judged by its breaches only, from when normal-priority breaches fall due (4 h).
 BREACH_RULE = Rule(
@@ -56,16 +60,41 @@ BREACH_RULE = Rule(
     precision=False,
 )
 RELATED = {  # consequences of a kind, within RELATED_TAIL after its end: not false alerts
-    "volume_spike": ("frt", "frt_breach", "ttr_breach", "ttr"),
+    "volume_spike": ("frt", "frt_late", "frt_breach", "ttr_breach", "ttr"),
     "response_degradation": ("frt_breach", "ttr_breach", "ttr", "csat", "nps", "negative"),
     "negative_surge": ("negative", "csat", "nps"),
-    "sla_storm": ("frt", "frt_breach", "ttr_breach", "ttr", "csat", "nps", "negative", "reopen"),
+    "sla_storm": (
+        "frt",
+        "frt_late",
+        "frt_breach",
+        "ttr_breach",
+        "ttr",
+        "csat",
+        "nps",
+        "negative",
+        "reopen",
+    ),
 }
 RELATED_TAIL = 4 * 86400.0
+# Words a right theme of a negative surge contains, per injected cause (en and zh).
+CAUSE_WORDS = {
+    "broken_part": ("broken", "defective", "part", "crack", "hinge", "port", "坏", "质量", "裂"),
+    "refund": ("refund", "退款", "money"),
+    "delay": ("wait", "slow", "late", "delay", "慢", "等"),
+    "rude_reply": ("rude", "attitude", "态度"),
+    "billing": ("bill", "charge", "invoice", "扣", "费"),
+    "login": ("log", "password", "account", "sign", "登录", "密码"),
+    "shipping": ("ship", "deliver", "package", "courier", "物流", "快递"),
+    "not_fixed": ("fix", "again", "still", "没解决"),
+    "transferred": ("transfer", "department", "转"),
+    "outage": ("outage", "connection", "internet", "network", "断网", "网络"),
+    "bug": ("bug", "crash", "app", "freez", "闪退", "死机"),
+}
 # The kind a false alert of a metric counts against (precision per kind).
 METRIC_KIND = {
     "volume": "volume_spike",
     "frt": "response_degradation",
+    "frt_late": "response_degradation",
     "negative": "negative_surge",
     "csat": "negative_surge",
     "nps": "negative_surge",
@@ -163,6 +192,25 @@ def cause_right(alert: Alert, incident: Incident) -> bool:
     return all(p in named for p in incident.slice)
 
 
+def names_other(
+    alert: Alert, incident: Incident, owner: Callable[[str], str | None] = default_owner
+) -> bool:
+    """Does the alert's slice or one of its causes point away from the incident's slice?"""
+    pairs = set(incident.slice)
+    teams = {owner(v) for d, v in pairs if d == "category"}
+    for name in alert.names():
+        p = parse_slice(name)
+        if p is None or p in pairs:
+            continue
+        dim, value = p
+        if dim == "team" and value in teams:
+            continue
+        if dim == "category" and ("team", owner(value)) in pairs:
+            continue
+        return True
+    return False
+
+
 @dataclass
 class KindReport:
     name: str
@@ -170,6 +218,7 @@ class KindReport:
     detected: int = 0
     delays: list[float] = field(default_factory=list)  # seconds
     causes_right: int = 0
+    causes_other: int = 0  # detections whose alert also names something else
     true_alerts: int = 0
     false_alerts: int = 0
 
@@ -189,6 +238,17 @@ class KindReport:
     @property
     def cause_share(self) -> float:
         return self.causes_right / self.detected if self.detected else float("nan")
+
+    @property
+    def other_share(self) -> float:
+        return self.causes_other / self.detected if self.detected else float("nan")
+
+    def delay_quantile(self, q: float) -> float:
+        """The q quantile of the delays (nearest rank), seconds."""
+        if not self.delays:
+            return float("nan")
+        ranked = sorted(self.delays)
+        return ranked[min(len(ranked) - 1, max(0, math.ceil(q * len(ranked)) - 1))]
 
 
 @dataclass
@@ -248,6 +308,7 @@ def evaluate(
                 rep.delays.append(delay)
                 right = cause_right(first, inc)
                 rep.causes_right += right
+                rep.causes_other += names_other(first, inc, owner)
                 if rule in RULES:
                     detections[inc.id] = (first.id, delay, right)
             elif rule in RULES:

@@ -56,7 +56,13 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
         "ratio",
         "up",
         min_effect=0.1,
-        description="share of new tickets still without a first response frt_age after creation",
+        description="share of new tickets still without a first response 1 min after creation",
+    ),
+    "frt_late": MetricSpec(
+        "ratio",
+        "up",
+        min_effect=0.1,
+        description="share of new tickets still without a first response 30 min after creation",
     ),
     "ttr": MetricSpec(
         "ratio", "up", min_effect=0.1, description="share of resolutions that took over ttr_over"

@@ -3,6 +3,8 @@
     deskpulse bench                       # full sizes (~20 min): docs/benchmarks.{md,json}
     deskpulse bench --quick               # small sizes (a few minutes)
     deskpulse bench --quick --only engine,raw --json out.json
+    deskpulse bench alerts                # anomaly detection quality (~15 min): docs/bench-alerts.*
+    deskpulse bench alerts --quick        # one injected incident, a few days (about a minute)
 
 Sections (--only, comma-separated): raw (bare aiokafka consume + decode ceiling), pipeline (one
 and two `deskpulse worker` processes, one event per message and batched), engine (the KPI engine
@@ -36,6 +38,12 @@ DOCS = PROJECT_ROOT / "docs"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "what",
+        nargs="?",
+        choices=["alerts"],
+        help="alerts: anomaly detection quality through the pipeline",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes: a few minutes in all")
     p.add_argument(
         "--only",
@@ -51,6 +59,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs and data")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    d = p.add_argument_group("bench alerts")
+    d.add_argument("--seed", type=int, help="simulated desk (default 11)")
+    d.add_argument("--tickets-per-day", type=float, help="default 2000")
+    d.add_argument("--burn-in-days", type=float, help="default 7")
+    d.add_argument("--warmup-days", type=float, help="default 14")
+    d.add_argument("--days", type=float, help="scored days with incidents (default 28)")
+    d.add_argument("--quiet-days", type=float, help="scored incident-free days (default 14)")
+    d.add_argument("--workers", type=int, help="worker processes (default 1)")
 
 
 def _sections(only: str | None) -> list[str]:
@@ -69,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from deskpulse.bench.report import git_revision, load_average, machine, targets
 
     settings = get_settings()
+    if args.what == "alerts":
+        return _detection(settings, args)
     sizes = QUICK if args.quick else FULL
     sections = _sections(args.only)
     default_docs = not args.quick and not args.only
@@ -127,6 +145,58 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 1 if errors else 0
+
+
+def _detection(settings, args) -> int:
+    """`deskpulse bench alerts`: docs/bench-alerts.{md,json} for a full default run."""
+    from dataclasses import replace
+
+    from deskpulse.bench import detection
+    from deskpulse.bench.context import QUICK, Bench
+    from deskpulse.bench.report import git_revision, load_average, machine
+
+    plan = detection.QUICK if args.quick else detection.Plan()
+    custom = {
+        k: getattr(args, k)
+        for k in ("seed", "tickets_per_day", "burn_in_days", "warmup_days", "days",
+                  "quiet_days", "workers")
+        if getattr(args, k) is not None
+    }  # fmt: skip
+    plan = replace(plan, **custom)
+    default_docs = not args.quick and not custom
+    out_dir = DOCS if default_docs else settings.state_dir / "bench"
+    json_out = args.json or out_dir / ("bench-alerts.json" if default_docs else "alerts.json")
+    md_out = args.markdown or out_dir / ("bench-alerts.md" if default_docs else "alerts.md")
+    if not _stack_up(settings, ["alerts"]):
+        return 2
+    workdir = settings.state_dir / "bench" / f"alerts-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    bench = Bench(settings, QUICK, workdir, quiet=args.quiet)
+    started = time.time()
+    report: dict = {
+        "version": 1,
+        "command": _command(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        "machine": machine(),
+        "partitions": settings.partitions,
+        "load_start": load_average(),
+    }
+    try:
+        report["results"] = detection.detection(bench, plan)
+    except KeyboardInterrupt:
+        return 130
+    report["load_end"] = load_average()
+    report["duration_s"] = round(time.time() - started, 1)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    md_out.parent.mkdir(parents=True, exist_ok=True)
+    md_out.write_text(detection.markdown(report))
+    if not args.keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for g in report["results"]["goals"]:
+        print(f"{g['status']:>13}  {g['what']} ({g['goal']}): {g['value']}")
+    print(f"report: {json_out}\nsummary: {md_out}")
+    return 0
 
 
 def _command() -> str:

@@ -51,6 +51,10 @@ FLOW_COLUMNS = (
     "sla_first_response_breach",
     "sla_resolution_met",
     "sla_resolution_breach",
+    "aged_1m",
+    "unanswered_1m",
+    "aged_30m",
+    "unanswered_30m",
     "csat_count",
     "csat_satisfied",
     "nps_count",
@@ -134,8 +138,9 @@ def contributions(
         samples[name] = s.reset_index(drop=True)
 
     sla = _sla_flows(win, facts, changes, as_of, policy, sla_clock)
+    cohorts = _cohort_flows(tickets, win, facts, changes)
     surveys, comments = _survey_flows(loaded.surveys, facts, changes)
-    flows = pd.concat([flows, sla, surveys], ignore_index=True)
+    flows = pd.concat([flows, sla, cohorts, surveys], ignore_index=True)
     for c in FLOW_COLUMNS:
         flows[c] = flows[c].fillna(0)
     return Contributions(
@@ -250,6 +255,28 @@ def _sla_flows(win, facts, changes, as_of, policy, sla_clock=None) -> pd.DataFra
     ):
         out[c] = (np.asarray(out_col, dtype=object) == c).astype(np.int64)
     return out
+
+
+def _cohort_flows(tickets, win, facts, changes) -> pd.DataFrame:
+    """Response cohorts: a ticket with a window created event is aged at created_t + age, and
+    unanswered when its earliest accepted agent_reply, resolved or closed is later or missing;
+    sliced as of that time."""
+    from streams.kpi.ticket import RESPONSE_AGES, RESPONSE_TYPES
+
+    started = pd.Index(win.loc[win["type"] == "created", "ticket_id"].unique())
+    created_t = facts["created_t"].reindex(started).to_numpy(np.float64)
+    resp = tickets.loc[tickets["type"].isin(list(RESPONSE_TYPES))]
+    answered = resp.groupby("ticket_id")["t"].min().reindex(started).to_numpy(np.float64)
+    parts = []
+    for age, aged, unanswered in RESPONSE_AGES:
+        at = created_t + age
+        rows = pd.DataFrame({"ticket_id": started.to_numpy(object), "t": at})
+        out = pd.concat([rows[["t"]], slices_of(rows, facts, changes, own=False)], axis=1)
+        out[aged] = 1
+        out[unanswered] = ~(answered <= at)  # NaN (no response) compares False
+        out[unanswered] = out[unanswered].astype(np.int64)
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _none(s: pd.Series) -> list:

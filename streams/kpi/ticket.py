@@ -6,7 +6,8 @@ the partition state applies the difference between the lists before and after a 
 out-of-order event or a late fact moves contributions exactly as the batch oracle places them.
 
 Items (hashable tuples, compared as multisets):
-  ("f", t, slices, fields)        additive fields at t, in each slice (a flow row)
+  ("f", t, slices, fields)        additive fields at t, in each slice (a flow row; also the
+                                  SLA outcomes and the response cohorts, at their time)
   ("s", t, slices, name, value)   a duration sample (frt, ttr)
   ("b", t, slice, delta)          a backlog membership change
   ("c", minute, slices)           a ticket created (first created window event) in that minute
@@ -39,6 +40,10 @@ SLA_TYPES = frozenset(
     )
 )
 RATE_MINUTES = 1440  # resolution rate: tickets created in the 24 h before the gauge
+# Response cohorts (docs/kpis.md, "unanswered_1m"): at these ages after creation a ticket counts
+# as aged, and as unanswered when no response came by then.
+RESPONSE_AGES = ((60.0, "aged_1m", "unanswered_1m"), (1800.0, "aged_30m", "unanswered_30m"))
+RESPONSE_TYPES = frozenset(("agent_reply", "resolved", "closed"))
 
 
 class Event(NamedTuple):
@@ -189,6 +194,7 @@ def base_items(ticket: Ticket) -> list[tuple]:
     if first_created is not None:
         _backlog(out, window, facts)
         _rate(out, window, first_created, facts)
+        _cohorts(out, events, facts)
     for s in ticket.surveys:
         if not s.late:
             survey_items(out, s, facts.slices_at(s.t) if known else (ALL,))
@@ -254,6 +260,8 @@ def appended_items(ticket: Ticket, e: Event) -> list[tuple] | None:
     if e.late or e.type == "created" or e.t <= ticket.last_t:
         return None
     events = ticket.events
+    if _moves_a_cohort(events, e):
+        return None
     facts = _Facts(events + [e])
     if facts.created is None:
         return None
@@ -274,6 +282,31 @@ def appended_items(ticket: Ticket, e: Event) -> list[tuple] | None:
             _rate(out, window, first_created, facts)
             out[:] = [i for i in out if i[0] != "c"]
     return out
+
+
+def _cohorts(out: list, events: list[Event], facts: _Facts) -> None:
+    """At each response age, the ticket is aged, and unanswered when its first response (any
+    accepted agent reply, resolution or closure) came later or not yet."""
+    created_t = facts.created.t
+    answered = next((e.t for e in events if e.type in RESPONSE_TYPES), None)
+    for age, aged, unanswered in RESPONSE_AGES:
+        at = created_t + age
+        if answered is not None and answered <= at:
+            fields: tuple = ((aged, 1),)
+        else:
+            fields = ((aged, 1), (unanswered, 1))
+        out.append(("f", at, facts.slices_at(at), fields))
+
+
+def _moves_a_cohort(events: list[Event], e: Event) -> bool:
+    """Whether an appended event changes a response cohort row: a first response, or a
+    priority change (the rows' slices), before the last response age."""
+    if e.type == "priority_changed":
+        pass
+    elif e.type not in RESPONSE_TYPES or any(x.type in RESPONSE_TYPES for x in events):
+        return False
+    created = next((x for x in events if x.type == "created"), None)
+    return created is None or e.t <= created.t + RESPONSE_AGES[-1][0]
 
 
 def _sample(out: list, name: str, e: Event, created_t: float, sl: tuple) -> None:

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 
 from alerting.anomaly import (
+    DEFAULT_METRICS,
+    BaselineParams,
     Cell,
     Detector,
     DetectorConfig,
@@ -27,6 +29,8 @@ from alerting.anomaly import (
     feedback_themes,
     ratio_score,
 )
+from alerting.anomaly.baseline import SeasonalBaseline
+from alerting.anomaly.scoring import COUNT
 from deskpulse.sentiment.themes import ThemeCounter
 
 BUCKET = 300  # 5-minute buckets keep the suite fast; the stream uses 1-minute ones
@@ -341,3 +345,97 @@ def test_evaluation_matches_alerts_to_incidents():
     assert rep.precision == pytest.approx(5 / 6)
     assert evaluation.false_alerts_per_week(alerts, (0.0, 14 * 86400.0)) == 3.0
     assert math.isnan(rep.kinds["response_degradation"].recall)
+
+
+def _learn_minutes(baseline, days: int, level, seed: int) -> None:
+    """Feed one count series a Poisson count of level(k) per minute for k in 0 .. days of
+    minutes, against a constant expectation of 10."""
+    rng = np.random.default_rng(seed)
+    one, zero = np.ones(1), np.zeros(1)
+    for k in range(days * 1440):
+        baseline.learn(
+            (k // 60) % 168, k // 10080, np.array([rng.poisson(level(k))], float), one, zero,
+            np.ones(1, bool), 10.0 * one, 10.0 * one, zero,
+        )  # fmt: skip
+
+
+def test_over_dispersion_is_measured_at_the_scale_of_the_window():
+    """A level drifting in four-hour stretches: hourly blocks see a little over-dispersion, the
+    four-hour windows see much more, and they get it; a steady Poisson series gets none."""
+    params = BaselineParams(dispersion_alpha=0.1, long_dispersion_alpha=0.2)
+    drifting = SeasonalBaseline(params, bucket_seconds=60)
+    drifting.add(COUNT, None)
+    _learn_minutes(drifting, 4, lambda k: 10.0 * (1.05 if (k // 240) % 2 else 0.95), seed=1)
+    short, mid, long = drifting.phi_windows([5, 120, 240])[0]
+    assert 1.5 < short < 4.0  # hourly deviation 30 on 600 expected: 1 + 900 / 600
+    assert mid > short  # interpolated between the scales
+    assert long > 2 * short  # four-hour deviation 120 on 2,400: 1 + 6
+    steady = SeasonalBaseline(params, bucket_seconds=60)
+    steady.add(COUNT, None)
+    _learn_minutes(steady, 4, lambda k: 10.0, seed=2)
+    assert steady.phi_windows([5, 240])[0] == pytest.approx([1.0, 1.0], abs=0.6)
+    # the state keeps both scales; a state from before the long scale starts it at 1
+    state = drifting.to_dict()
+    again = SeasonalBaseline.from_dict(state, params, bucket_seconds=60)
+    assert np.array_equal(again.phi_windows([5, 240]), drifting.phi_windows([5, 240]))
+    del state["phi_long_ewma"], state["long_block"], state["long_block_n"]
+    old = SeasonalBaseline.from_dict(state, params, bucket_seconds=60)
+    assert old.phi_windows([240])[0, 0] == pytest.approx(short)
+
+
+def test_evaluation_tells_causes_that_point_elsewhere():
+    inc = evaluation.Incident(
+        "i1", "volume_spike", (("category", "network"), ("region", "EMEA")), 0.0, 3600.0
+    )
+    right = evaluation.Alert("a", "volume", "category=network", 60, ("team=network", "region=EMEA"))
+    assert evaluation.cause_right(right, inc) and not evaluation.names_other(right, inc)
+    extra = evaluation.Alert("b", "volume", "region=EMEA", 60, ("category=network", "channel=web"))
+    assert evaluation.cause_right(extra, inc) and evaluation.names_other(extra, inc)
+    storm = evaluation.Incident("i2", "sla_storm", (("team", "network"),), 0.0, 3600.0)
+    owned = evaluation.Alert("c", "frt", "category=network", 60)  # the team's own category
+    assert not evaluation.names_other(owned, storm)
+    rep = evaluation.evaluate([right, extra], [inc], (0.0, 7200.0))
+    k = rep.kinds["volume_spike"]
+    assert (k.detected, k.causes_right, k.causes_other) == (1, 1, 0)
+    k.delays = [60.0, 120.0, 600.0, 30.0]
+    assert k.delay_quantile(0.5) == 60.0 and k.delay_quantile(0.9) == 600.0
+
+
+def test_a_rise_spread_over_a_dimension_names_none_of_its_values():
+    """Negative surveys up in most regions: the biggest region holds most of the excess (and
+    its excess alone is significant) but is no cause; a rise concentrated in it is."""
+    usual = {"EMEA": 20.0, "AMER": 16.0, "APAC": 12.0, "LATAM": 4.0}
+    seen = {"EMEA": 34.0, "AMER": 20.0, "APAC": 16.0, "LATAM": 4.0}
+    spread = [Cell("region", r, seen[r], e, math.sqrt(e)) for r, e in usual.items()]
+    assert explain(spread, min_concentration=0.0)[0].slice == "region=EMEA"  # z 3.1, share 64 %
+    assert explain(spread) == []  # 34 against 28.5 at the dimension's +42 %: 1.2 sigma
+    usual = {"EMEA": 100.0, "AMER": 80.0, "APAC": 60.0, "LATAM": 20.0}
+    one = [
+        Cell("region", r, e + (96.0 if r == "EMEA" else 0.0), e, math.sqrt(e))
+        for r, e in usual.items()
+    ]
+    (cause,) = explain(one)
+    assert cause.slice == "region=EMEA" and cause.lift == pytest.approx(196 / (100 * 356 / 260))
+    # a fall (CSAT): the lift reads in the anomaly's direction
+    down = [Cell("product", "phone", 20, 60, 5), Cell("product", "laptop", 60, 60, 5)]
+    (fall,) = explain(down, sign=-1)
+    assert fall.slice == "product=phone" and fall.lift == pytest.approx(60 * (80 / 120) / 20)
+
+
+def test_late_first_responses_detect_storms_and_degradations():
+    h = 3600.0
+    inc = [
+        evaluation.Incident("s", "sla_storm", (("team", "billing"),), 10 * h, 13 * h, 40 * h),
+        evaluation.Incident("d", "response_degradation", (("team", "network"),), 50 * h, 54 * h),
+    ]
+    alerts = [
+        evaluation.Alert("a1", "frt_late", "team=billing", 10 * h + 2400),
+        evaluation.Alert("a2", "frt", "category=network", 50 * h + 1500, ("team=network",)),
+        evaluation.Alert("a3", "frt_late", "team=logistics", 70 * h),  # nothing then
+    ]
+    rep = evaluation.evaluate(alerts, inc, (0.0, 100 * h))
+    assert rep.detections["s"] == ("a1", 2400.0, True)
+    assert rep.detections["d"] == ("a2", 1500.0, True)
+    assert rep.alert_match["a3"] is None
+    assert rep.kinds["response_degradation"].false_alerts == 1
+    assert "frt_late" in DEFAULT_METRICS and DEFAULT_METRICS["frt_late"].direction == "up"

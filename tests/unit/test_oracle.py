@@ -171,7 +171,12 @@ def test_a_priority_change_moves_the_open_ticket_between_priority_slices():
     assert v("resolved", "1m", "priority=urgent", window_start=m1(5)) == 1
     assert v("backlog", "1m", "priority=urgent", window_start=m1(5)) == 0
     assert v("backlog", "1m", "all", window_start=m1(5)) == 0
-    assert table.select("1m", window_start=m1(1)).empty  # nothing happened at 09:01
+    # 09:01: only its response cohort (aged 1 min at 09:01:10, unanswered), in "normal"
+    at1 = table.select("1m", window_start=m1(1))
+    assert set(at1["kpi"]) == {"unanswered_share_1m", "backlog", "resolution_rate_24h"}  # gauges
+    assert v("unanswered_share_1m", "1m", "priority=normal", window_start=m1(1)) == 1.0
+    # aged 30 min at 09:30:10 as urgent, answered by then (resolved at 09:05)
+    assert v("unanswered_share_30m", "1m", "priority=urgent", window_start=m1(30)) == 0.0
     assert table.row("ttr", "1m", "priority=urgent", window_start=m1(5))["p50"] == 290
     assert v("created", "total", "priority=normal") == 1
     assert v("resolved", "total", "priority=urgent") == 1

@@ -117,6 +117,37 @@ def test_out_of_order_facts_move_contributions_like_the_oracle():
     assert stream.value("backlog", "total", "priority=urgent") == 1
 
 
+def test_response_cohorts_follow_first_responses_and_priority_changes_in_order():
+    """In-order events take the engine's fast path: a first reply inside the first minute, a
+    priority change before the 30-minute age (re-slices that row), a reply exactly at the age
+    (answered), a resolution as first response, a reply after 30 min, a late reply that came
+    before the age (the ticket was answered in time)."""
+    lines = [
+        ev("c1", "T1", "created", "2026-01-05T10:00:00Z"),
+        ev("a1", "T1", "agent_reply", "2026-01-05T10:00:40Z"),
+        ev("c2", "T2", "created", "2026-01-05T10:01:00Z"),
+        ev("p2", "T2", "priority_changed", "2026-01-05T10:20:00Z", priority="urgent"),
+        ev("a2", "T2", "agent_reply", "2026-01-05T10:31:00Z"),  # exactly 30 min: answered
+        ev("c3", "T3", "created", "2026-01-05T10:40:00Z"),
+        ev("r3", "T3", "resolved", "2026-01-05T10:40:50Z"),
+        ev("c4", "T4", "created", "2026-01-05T10:41:00Z"),
+        ev("a4", "T4", "agent_reply", "2026-01-05T11:30:00Z"),
+        ev("c5", "T5", "created", "2026-01-05T11:40:00Z"),
+        ev("z5", "T5", "customer_reply", "2026-01-05T12:30:00Z"),
+        ev("a5", "T5", "agent_reply", "2026-01-05T11:50:00Z"),  # too late for windows
+    ]
+    stream, oracle = check(lines, partitions=1)
+    assert oracle.counters["late"] == 1
+
+    def num_den(kpi):
+        r = stream.row(kpi, "total")
+        return r["num"], r["den"]
+
+    assert num_den("unanswered_share_1m") == (3, 5)  # T2, T4, T5
+    assert num_den("unanswered_share_30m") == (1, 5)  # T4
+    assert stream.value("unanswered_share_30m", "total", "priority=urgent") == 0.0
+
+
 def test_minutes_beyond_the_retention_are_final_and_counted():
     """A too-late priority change moves an open ticket between priority slices at its time,
     which is before the partition's retention horizon: the old minutes stay as published
