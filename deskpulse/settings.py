@@ -5,11 +5,12 @@ One object for the whole product. Secrets are SecretStr so they never show in lo
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -19,10 +20,26 @@ DATASETS_DIR = PROJECT_ROOT.parent / "shared" / "datasets"
 
 TOPIC_KINDS = ("tickets", "surveys", "deadletter", "kpis", "alerts", "checkpoints")
 
+# Kafka security (docs/security.md): how clients connect, and the SASL mechanisms supported by
+# every client in the product (kafka-python, aiokafka, faust).
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+KAFKA_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
+def _env(field: str) -> str:
+    return f"DESKPULSE_{field.upper()}"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="DESKPULSE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="DESKPULSE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # a refused combination must not print the other inputs: they include the secrets
+        hide_input_in_errors=True,
     )
 
     # Where the local stack keeps jars, data, logs and process ids (git-ignored).
@@ -33,10 +50,18 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9193  # not 9093: that is Alertmanager's
     kafka_version: str = "3.9.1"
     kafka_heap: str = "1g"
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
+    # Security (docs/security.md): SASL for who the client is, TLS for the connection. The TLS
+    # files are PEM; without a CA file the system's trust store verifies the broker. A client
+    # certificate (mutual TLS) is optional; its key may be encrypted with the key password.
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
     topic_prefix: str = "deskpulse."
     partitions: int = Field(default=8, ge=1)
 
@@ -44,8 +69,16 @@ class Settings(BaseSettings):
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
-    redis_username: str | None = None
+    redis_username: str | None = None  # an ACL user; None: the default user
     redis_password: SecretStr | None = None
+    # TLS (docs/security.md): PEM files as for Kafka; a client certificate when the server asks
+    # for one (redis-server's tls-auth-clients, on by default).
+    redis_ssl: bool = False
+    redis_ssl_cafile: Path | None = None
+    redis_ssl_certfile: Path | None = None
+    redis_ssl_keyfile: Path | None = None
+    redis_ssl_key_password: SecretStr | None = None
+    redis_ssl_check_hostname: bool = True
 
     # Prometheus and Alertmanager
     prometheus_host: str = "127.0.0.1"
@@ -124,6 +157,70 @@ class Settings(BaseSettings):
     # Unknown fields of canonical events: kept in attrs (the contract), or refused with a 422.
     ingest_unknown_fields: Literal["keep", "reject"] = "keep"
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value):
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        """Combinations that cannot work, refused at start-up with the setting, value and rule."""
+        protocol = self.kafka_security_protocol
+        proto = f"{_env('kafka_security_protocol')}={protocol}"
+        if protocol in KAFKA_SASL_PROTOCOLS:
+            for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"):
+                if not getattr(self, name):
+                    raise ValueError(
+                        f"{_env(name)} is not set: {proto} authenticates with SASL and needs a "
+                        "mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), a username and a "
+                        "password"
+                    )
+        else:
+            for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{_env(name)} is set but {proto} does not use SASL, so it would be "
+                        "ignored: use SASL_SSL (or SASL_PLAINTEXT), or unset it"
+                    )
+        kafka_tls = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+        if protocol not in KAFKA_TLS_PROTOCOLS:
+            for name in (*kafka_tls, "kafka_ssl_key_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{_env(name)} is set but {proto} does not use TLS, so it would be "
+                        "ignored: use SSL or SASL_SSL, or unset it"
+                    )
+        redis_tls = ("redis_ssl_cafile", "redis_ssl_certfile", "redis_ssl_keyfile")
+        if not self.redis_ssl:
+            for name in (*redis_tls, "redis_ssl_key_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{_env(name)} is set but {_env('redis_ssl')} is false, so it would be "
+                        f"ignored: set {_env('redis_ssl')}=true, or unset it"
+                    )
+        for prefix, files in (("kafka", kafka_tls), ("redis", redis_tls)):
+            for name in files:
+                path = getattr(self, name)
+                if path is not None and not path.is_file():
+                    raise ValueError(f"{_env(name)}={path}: no such file (a PEM file is expected)")
+            cert, key = (getattr(self, f"{prefix}_ssl_{n}") for n in ("certfile", "keyfile"))
+            if key is not None and cert is None:
+                raise ValueError(
+                    f"{_env(f'{prefix}_ssl_keyfile')}={key} is set without "
+                    f"{_env(f'{prefix}_ssl_certfile')}: a client key needs its certificate"
+                )
+            if getattr(self, f"{prefix}_ssl_key_password") is not None and cert is None:
+                raise ValueError(
+                    f"{_env(f'{prefix}_ssl_key_password')} is set without "
+                    f"{_env(f'{prefix}_ssl_certfile')}: there is no client key to decrypt"
+                )
+        if self.redis_username is not None and self.redis_password is None:
+            raise ValueError(
+                f"{_env('redis_username')}={self.redis_username} is set without "
+                f"{_env('redis_password')}: an ACL user logs in with a password"
+            )
+        return self
+
     def topic(self, kind: str) -> str:
         if kind not in TOPIC_KINDS:
             raise ValueError(f"topic kind {kind!r} is not one of {', '.join(TOPIC_KINDS)}")
@@ -144,20 +241,86 @@ class Settings(BaseSettings):
     @property
     def redis_url(self) -> str:
         """The Redis address without credentials (safe to print)."""
-        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+        scheme = "rediss" if self.redis_ssl else "redis"
+        return f"{scheme}://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    def redis_client_kwargs(self) -> dict:
+        """Connection options of every Redis client: redis.Redis and redis.asyncio.Redis take
+        the same names (credentials and TLS included; never log the result)."""
+        kw: dict = {
+            "host": self.redis_host,
+            "port": self.redis_port,
+            "db": self.redis_db,
+            "username": self.redis_username,
+            "password": _secret(self.redis_password),
+        }
+        if self.redis_ssl:
+            kw.update(
+                ssl=True,
+                ssl_cert_reqs="required",
+                ssl_check_hostname=self.redis_ssl_check_hostname,
+                ssl_ca_certs=_path(self.redis_ssl_cafile),
+                ssl_certfile=_path(self.redis_ssl_certfile),
+                ssl_keyfile=_path(self.redis_ssl_keyfile),
+                ssl_password=_secret(self.redis_ssl_key_password),
+            )
+        return kw
 
     def kafka_client_config(self) -> dict:
-        """Connection options shared by kafka-python clients (security included)."""
+        """Connection options shared by kafka-python clients (security included; never log
+        the result)."""
         cfg: dict = {
             "bootstrap_servers": self.kafka_bootstrap.split(","),
             "security_protocol": self.kafka_security_protocol,
         }
-        if self.kafka_sasl_mechanism:
+        if self.kafka_security_protocol in KAFKA_SASL_PROTOCOLS:
             cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
             cfg["sasl_plain_username"] = self.kafka_sasl_username
-            if self.kafka_sasl_password is not None:
-                cfg["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+            cfg["sasl_plain_password"] = _secret(self.kafka_sasl_password)
+        if self.kafka_security_protocol in KAFKA_TLS_PROTOCOLS:
+            cfg["ssl_check_hostname"] = self.kafka_ssl_check_hostname
+            for name in ("cafile", "certfile", "keyfile"):
+                path = getattr(self, f"kafka_ssl_{name}")
+                if path is not None:
+                    cfg[f"ssl_{name}"] = str(path)
+            if self.kafka_ssl_key_password is not None:
+                cfg["ssl_password"] = _secret(self.kafka_ssl_key_password)
         return cfg
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of asyncio clients (aiokafka, faust), from the same settings as
+        kafka_client_config(); None without TLS."""
+        if self.kafka_security_protocol not in KAFKA_TLS_PROTOCOLS:
+            return None
+        ctx = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=_path(self.kafka_ssl_cafile)
+        )
+        ctx.check_hostname = self.kafka_ssl_check_hostname
+        if self.kafka_ssl_certfile is not None:
+            ctx.load_cert_chain(
+                str(self.kafka_ssl_certfile),
+                _path(self.kafka_ssl_keyfile),
+                password=_secret(self.kafka_ssl_key_password),
+            )
+        return ctx
+
+    def aiokafka_client_config(self) -> dict:
+        """kafka_client_config() for aiokafka clients: the TLS files become an ssl_context (aiokafka
+        takes no file names), the bootstrap list a comma-separated string."""
+        cfg = {k: v for k, v in self.kafka_client_config().items() if not k.startswith("ssl_")}
+        cfg["bootstrap_servers"] = self.kafka_bootstrap
+        ctx = self.kafka_ssl_context()
+        if ctx is not None:
+            cfg["ssl_context"] = ctx
+        return cfg
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _path(value: Path | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ import logging
 import faust
 from prometheus_client import CollectorRegistry
 
-from deskpulse.settings import Settings
+from deskpulse.settings import KAFKA_SASL_PROTOCOLS, Settings
 from deskpulse.topics import CHECKPOINT_MAX_BYTES
 from streams.engine import Engine
 from streams.metrics import StreamMetrics
@@ -26,12 +26,26 @@ def broker_url(settings: Settings) -> str:
     return ";".join(f"kafka://{hp}" for hp in settings.kafka_bootstrap.split(","))
 
 
+def broker_credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """SASL and TLS from the settings (docs/security.md), as faust takes them."""
+    ctx = settings.kafka_ssl_context()
+    if settings.kafka_security_protocol in KAFKA_SASL_PROTOCOLS:
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ctx,  # SASL_SSL when set
+        )
+    return faust.SSLCredentials(ctx) if ctx is not None else None
+
+
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     from alerting.sla import load_policy
 
     app = faust.App(
         f"{settings.topic_prefix}worker",  # the consumer group: one per deployment
         broker=broker_url(settings),
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.partitions,

@@ -32,9 +32,7 @@ def loads(data: bytes, policy) -> PartitionState:
 
 
 def aiokafka_config(settings: Settings) -> dict:
-    cfg = settings.kafka_client_config()
-    cfg["bootstrap_servers"] = ",".join(cfg["bootstrap_servers"])
-    return cfg
+    return settings.aiokafka_client_config()  # SASL and TLS included
 
 
 async def read_checkpoint(settings: Settings, partition: int, policy) -> PartitionState | None:

@@ -4,6 +4,7 @@ partitions of the tickets and surveys topics."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from prometheus_client import CollectorRegistry
 
@@ -27,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from streams.app import create_app
 
     settings = get_settings()
+    refused = _refused(settings)
+    if refused:
+        print(f"deskpulse worker: {refused}", file=sys.stderr, flush=True)
+        return 2
     registry = CollectorRegistry()
     app = create_app(settings, registry)
     if not args.no_metrics:
@@ -34,3 +39,17 @@ def run(args: argparse.Namespace) -> int:
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
+
+
+def _refused(settings) -> str | None:
+    """Why the broker refuses our credentials or TLS, if it does (faust would only log it and
+    exit with "Unable to bootstrap"); a broker that is merely not up yet is left to faust."""
+    from deskpulse.kafka_access import KafkaAccessError, check_kafka_access
+
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    try:
+        check_kafka_access(settings)
+    except KafkaAccessError as exc:
+        return str(exc) if exc.refused else None
+    return None

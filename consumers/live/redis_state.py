@@ -49,16 +49,9 @@ class Keys:
 
 
 def client(settings: Settings, **kw) -> redis.Redis:
-    """A Redis client from settings (password and username never printed)."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        username=settings.redis_username,
-        password=password,
-        **kw,
-    )
+    """A Redis client from settings: address, ACL user, password and TLS
+    (settings.redis_client_kwargs(), never printed)."""
+    return redis.Redis(**{**settings.redis_client_kwargs(), **kw})
 
 
 def dumps(obj) -> bytes:

@@ -29,6 +29,17 @@ log = logging.getLogger("deskpulse.wallboard")
 STATIC = Path(__file__).with_name("static")
 LANGS = ("en", "zh")
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream
+# On every response (the page, its files, the API, errors): only our own files run, nothing from
+# the network, no inline scripts or event handlers, no frames, no forms. Text from events is set
+# with textContent (static/wallboard.js); this is the second line of defence.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _json_for_script(obj) -> str:
@@ -54,13 +65,8 @@ class Wallboard:
     def __init__(self, settings: Settings, key_prefix: str | None = None):
         self.settings = settings
         self.keys = Keys(key_prefix or settings.live_key_prefix)
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
         self.redis = aioredis.Redis(
-            host=settings.redis_host,
-            port=settings.redis_port,
-            db=settings.redis_db,
-            username=settings.redis_username,
-            password=password,
+            **settings.redis_client_kwargs(),  # address, ACL user, password, TLS
             socket_timeout=5.0,
             socket_connect_timeout=2.0,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
@@ -73,13 +79,16 @@ class Wallboard:
     # -- app --
 
     def app(self) -> web.Application:
+        """Read-only: GET (and HEAD) routes only; any other method answers 405."""
         app = web.Application()
+        app.on_response_prepare.append(_security_headers)
         app.router.add_get("/", self.page)
         app.router.add_get("/events", self.events)
         app.router.add_get("/api/state", self.api_state)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_static("/static/", STATIC, show_index=False)
         app.on_startup.append(self._start)
+        app.on_shutdown.append(self._end_streams)
         app.on_cleanup.append(self._stop)
         return app
 
@@ -88,6 +97,12 @@ class Wallboard:
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._refresher()),
         ]
+
+    async def _end_streams(self, app) -> None:
+        """At shutdown, end the event streams now (browsers reconnect), rather than holding the
+        exit until each one's next keepalive write finds its connection gone."""
+        for c in list(self.clients):
+            c.offer(b"")
 
     async def _stop(self, app) -> None:
         for t in self._tasks:
@@ -117,13 +132,7 @@ class Wallboard:
             text=text,
             content_type="text/html",
             charset="utf-8",
-            headers={
-                "Cache-Control": "no-store",
-                # only our own files: nothing from the network, no inline event handlers
-                "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
-                "style-src 'self'; img-src 'self' data:; connect-src 'self'",
-                "X-Content-Type-Options": "nosniff",
-            },
+            headers={"Cache-Control": "no-store"},  # and SECURITY_HEADERS, as every response
         )
 
     async def api_state(self, request: web.Request) -> web.Response:
@@ -162,6 +171,8 @@ class Wallboard:
                 except TimeoutError:
                     await resp.write(b": keepalive\n\n")
                     continue
+                if not data:  # shutting down
+                    break
                 await resp.write(b"event: state\ndata: " + data + b"\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -216,6 +227,10 @@ class Wallboard:
                 for c in list(self.clients):
                     if c.team == team:
                         c.offer(data)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -34,9 +34,8 @@ class KafkaUnavailable(Exception):
 
 
 def aiokafka_config(settings: Settings) -> dict:
-    cfg = settings.kafka_client_config()  # kafka-python names; aiokafka uses the same ones
     return {
-        **cfg,
+        **settings.aiokafka_client_config(),  # SASL and TLS included
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 2,

@@ -70,18 +70,22 @@ class Stack:
 
     def _up_one(self, svc: Service) -> None:
         managed = svc.name in self.settings.managed_services
-        if svc.health().ok:
+        health = svc.health()
+        if health.ok:
             owner = "deskpulse" if self.procs.get(svc.name) else "already running, not ours"
             self.log(f"{svc.name}: healthy at {svc.address} ({owner})")
             return
         if not managed:
             raise StackError(
                 svc.name,
-                f"not reachable at {svc.address} and not managed here "
+                f"not reachable at {svc.address} ({health.detail}) and not managed here "
                 f"(DESKPULSE_MANAGED_SERVICES leaves it out): start it or fix the address",
             )
         tracked = self.procs.get(svc.name)
         if tracked is None:
+            reason = svc.cannot_start()
+            if reason:
+                raise StackError(svc.name, reason)
             host, port = svc.host_port
             if port_open(host, port):
                 raise StackError(

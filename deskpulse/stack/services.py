@@ -77,6 +77,10 @@ class Service:
     def health(self) -> Health:
         raise NotImplementedError
 
+    def cannot_start(self) -> str | None:
+        """Why the local stack cannot start this service for the settings (None: it can)."""
+        return None
+
 
 class Kafka(Service):
     name = "kafka"
@@ -165,10 +169,23 @@ class Kafka(Service):
     def marker(self) -> str:
         return str(self.conf / "server.properties")
 
+    def cannot_start(self) -> str | None:
+        protocol = self.settings.kafka_security_protocol
+        if protocol != "PLAINTEXT":
+            return (
+                f"the local stack runs a PLAINTEXT broker on loopback, not "
+                f"DESKPULSE_KAFKA_SECURITY_PROTOCOL={protocol}: run your secured broker and "
+                "leave kafka out of DESKPULSE_MANAGED_SERVICES (docs/security.md)"
+            )
+        return None
+
     def health(self) -> Health:
         host, port = self.host_port
         if not port_open(host, port):
             return Health(False, "port closed")
+        refusal = self._refusal()
+        if refusal:
+            return Health(False, refusal)
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
@@ -187,6 +204,19 @@ class Kafka(Service):
             return Health(False, "no active controller yet")
         return Health(True, f"{len(cluster['brokers'])} broker(s), cluster {cluster['cluster_id']}")
 
+    def _refusal(self) -> str | None:
+        """With TLS or SASL, why the broker refuses us (a wrong password, an untrusted CA): at
+        once, where the admin client would only time out."""
+        if self.settings.kafka_security_protocol == "PLAINTEXT":
+            return None
+        from deskpulse.kafka_access import KafkaAccessError, check_kafka_access
+
+        try:
+            check_kafka_access(self.settings, timeout=3.0)
+        except KafkaAccessError as exc:
+            return str(exc) if exc.refused else None
+        return None
+
 
 class Redis(Service):
     name = "redis"
@@ -200,6 +230,15 @@ class Redis(Service):
     def marker(self) -> str:
         # redis rewrites its process title to "redis-server host:port"
         return "redis-server {}:{}".format(*self.host_port)
+
+    def cannot_start(self) -> str | None:
+        if self.settings.redis_ssl:
+            return (
+                "the local stack runs redis-server without TLS, not DESKPULSE_REDIS_SSL=true: "
+                "run your TLS Redis and leave redis out of DESKPULSE_MANAGED_SERVICES "
+                "(docs/security.md)"
+            )
+        return None
 
     def argv(self) -> list[str]:
         host, port = self.host_port
@@ -218,14 +257,9 @@ class Redis(Service):
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        host, port = self.host_port
-        pw = self.settings.redis_password
         try:
             client = redis.Redis(
-                host=host,
-                port=port,
-                username=self.settings.redis_username,
-                password=pw.get_secret_value() if pw else None,
+                **self.settings.redis_client_kwargs(),  # as the product's clients: TLS, ACL user
                 socket_timeout=2,
                 socket_connect_timeout=1,
                 retry=Retry(NoBackoff(), 0),  # a health check answers now, or not

@@ -146,6 +146,29 @@ def test_no_password_is_written_in_the_file():
         assert match.group(2).startswith("${"), f"literal credential: {match.group(0)}"
 
 
+def _strings(node):
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def test_no_credential_has_a_default():
+    """A user name, password, secret or token is required from .env (${VAR:?message}): a
+    forgotten one stops `docker compose up` instead of starting with a guessable default."""
+    for var, op in re.findall(r"\$\{([A-Za-z0-9_]+)(:?[?-]|\})", COMPOSE_TEXT):
+        if re.search(r"USER|PASSWORD|PASS|SECRET|TOKEN|KEY", var):
+            assert op == ":?", f"${{{var}}} must be ${{{var}:?...}}: no default, not optional"
+    for value in _strings(COMPOSE):
+        # values only (variable names such as GF_SECURITY_ADMIN_USER are fine)
+        outside = re.sub(r"\$\{[^}]*\}", "", value)
+        assert not re.search(r"(?i)\b(admin|changeme|secret|password\d*)\b", outside), value
+
+
 def test_required_variables_are_explained_in_the_env_example():
     example_keys = set(re.findall(r"(?m)^#?\s*([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE))
     for var, op in re.findall(r"\$\{([A-Z0-9_]+)(:[?-])?", COMPOSE_TEXT):
