@@ -152,7 +152,11 @@ class Engine:
             self.metrics.snapshot_lag.set(time.monotonic() - oldest)
 
     async def _sla_alerts(self) -> None:
-        """Warnings and breaches due by the wall clock, from every partition held."""
+        """Warnings and breaches due by the wall clock, from every partition held. An assigned
+        partition is restored now if no input restored it yet (after a restart or a rebalance
+        its checkpoint's events are not re-delivered): its timers run without new events."""
+        for p in sorted(self._assigned() - self.states.keys()):
+            await self._state(p)
         now = time.time()
         topic = self.topics["alerts"]
         max_age = self.settings.sla_alert_max_age_seconds
@@ -192,8 +196,10 @@ class Engine:
                 "seq": self.seqs[p],
                 "slices": st.minutes.record(minute),
             }
+            # all of input partition p's records go to KPI partition p, in order: a reader
+            # that sees its partition record has seen the minute records published before it
             self.pending.append(
-                await kpis.send(key=minute_key(p, minute), value=orjson.dumps(value))
+                await kpis.send(key=minute_key(p, minute), value=orjson.dumps(value), partition=p)
             )
         st.evict(self._hold(st))
         if st.minutes.expired != expired:
@@ -201,7 +207,9 @@ class Engine:
         self.seqs[p] += 1
         meta = {"v": 1, "kind": "partition", "epoch": self.epochs[p], "seq": self.seqs[p]}
         meta.update(st.meta())
-        self.pending.append(await kpis.send(key=partition_key(p), value=orjson.dumps(meta)))
+        self.pending.append(
+            await kpis.send(key=partition_key(p), value=orjson.dumps(meta), partition=p)
+        )
         self.metrics.open_tickets.labels(str(p)).set(meta["open_tickets"])
         for kind in KINDS:
             wm = meta["watermark"][kind]

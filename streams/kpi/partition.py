@@ -32,6 +32,22 @@ SEQ_SHIFT = 20  # seq = offset << 20 | index of the event in its message
 COUNTERS = ("accepted", "invalid", "duplicate", "late", "negative_duration", "expired")
 
 
+_SHARED: dict = {}
+
+
+def shared(value):
+    """One object per distinct value (types, priorities, dimension tuples): decoded events
+    bring their own copies, which open tickets would otherwise keep by the million."""
+    if value is None:
+        return None
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) > 100_000:  # values come from input: keep the table bounded
+            _SHARED.clear()
+        found = _SHARED[value] = value
+    return found
+
+
 class PartitionState:
     def __init__(
         self,
@@ -99,13 +115,13 @@ class PartitionState:
             event = Event(
                 t,
                 seq,
-                ev["type"],
+                shared(ev["type"]),
                 late,
-                ev.get("priority"),
-                ev.get("status"),
+                shared(ev.get("priority")),
+                shared(ev.get("status")),
                 ev.get("handle_seconds"),
-                (ev.get("team"), ev.get("channel"), ev.get("category"), ev.get("product"),
-                 ev.get("region")),
+                shared((ev.get("team"), ev.get("channel"), ev.get("category"), ev.get("product"),
+                        ev.get("region"))),
                 eid,
             )  # fmt: skip
             added = appended_items(ticket, event) if ticket.events else None
