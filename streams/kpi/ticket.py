@@ -69,14 +69,16 @@ class Survey(NamedTuple):
 
 
 _SLICES: dict[tuple, tuple] = {}  # (static dims, priority) -> slice keys: few distinct, shared
+_PAIRS: dict[tuple, tuple] = {}  # (dimension, value) -> the one tuple every slice key uses
 
 
 def slice_keys(static: tuple, priority: str | None) -> tuple:
     """The slices of a contribution: all, and each dimension that has a value."""
     keys = _SLICES.get((static, priority))
     if keys is None:
-        if len(_SLICES) > 100_000:  # dimension values from input: keep the cache bounded
+        if len(_SLICES) > 20_000:  # dimension values from input: keep the caches bounded
             _SLICES.clear()
+            _PAIRS.clear()
         keys = _SLICES[(static, priority)] = _slice_keys(static, priority)
     return keys
 
@@ -93,7 +95,8 @@ def _slice_keys(static: tuple, priority: str | None) -> tuple:
         ("region", region),
     ):
         if value is not None:
-            keys.append((dim, value))
+            pair = (dim, value)
+            keys.append(_PAIRS.setdefault(pair, pair))
     return tuple(keys)
 
 
