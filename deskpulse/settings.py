@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # keeps that a few percent of a busy worker, at the price of replaying up to 30 s after a
     # crash.
     checkpoint_interval_seconds: float = Field(default=30.0, gt=0)
+    # A crashed worker's partitions move to another only when its group session expires: the
+    # SLA timers of those partitions wait that long (faust's default is 60 s). Heartbeats share
+    # the worker's event loop, so this must stay well above the longest flush.
+    worker_session_timeout_seconds: float = Field(default=20.0, ge=6, le=300)
     # Minutes a worker keeps open for late contributions; older minutes are final.
     window_retention_minutes: int = Field(default=180, ge=15)
     # A resolved or closed ticket idle this long leaves the worker's state.

@@ -59,6 +59,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # their partitions (faust: "Ignoring missing topic"); fresh metadata makes the group
         # leader see the change and rejoin. The default refresh (5 min) leaves it idle that long.
         consumer_metadata_max_age_ms=10_000,
+        broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 4),
     )
     # aiokafka at debug level builds log records per event even when nothing prints them
     for name in QUIET_LOGGERS:
