@@ -116,7 +116,10 @@ class AnomalyWatcher:
                 wm = [w for w in v["watermark"].values() if w is not None]
                 if wm:
                     marks.append(max(wm))
-        if not marks:
+        # A minute is complete only when every partition has passed it: until each has said
+        # where it is, the ones not heard of may still hold any minute (records of different
+        # partitions are read in no particular order).
+        if len(marks) < self.settings.partitions:
             return []
         newest = max(marks)
         self.closed = max(self.closed, min(marks) - self.settle)

@@ -233,7 +233,8 @@ def detection(bench: Bench, plan: Plan) -> dict:
     bench.log(f"incidents desk: simulating {span:g} days at {plan.tickets_per_day:g} tickets/day")
     lines, truth, start, end = simulate(plan.seed, span, plan.tickets_per_day, plan.incidents)
     run = through_pipeline(bench, "incidents", lines, plan)
-    events = to_events(run.pop("records"))
+    records = run.pop("records")
+    events = to_events(records)
     alerts = evaluation.alerts_from_events(events)
     incidents = [evaluation.Incident.from_truth(r) for r in truth]
     split = start + plan.lead_days * 86400
@@ -268,6 +269,18 @@ def detection(bench: Bench, plan: Plan) -> dict:
             for a in alerts
             if report.alert_match.get(a.id, "x") is None
         ],
+        "records": _kinds(records),
+        "span": [split, end],
+        "opened": [
+            {
+                "alert": a.id,
+                "metric": a.metric,
+                "slice": a.slice,
+                "at": a.at,
+                "incident": report.alert_match.get(a.id),
+            }
+            for a in alerts
+        ],  # fmt: skip
     }
     summary = {
         "precision": _r(report.precision),
@@ -310,6 +323,12 @@ def goals(summary: dict) -> list[dict]:
         out.append({"what": key, "goal": ("≤ " if lower_better else "≥ ") + f"{goal:g}",
                     "value": value, "status": status})  # fmt: skip
     return out
+
+
+def _kinds(records: list[dict]) -> dict:
+    """Records on the alerts topic by alertname and status (SLA alerts of recent simulated
+    tickets are there too)."""
+    return _count(f"{r.get('alertname')} {r.get('status')}" for r in records)
 
 
 def _median(xs: list[float]) -> float:

@@ -23,7 +23,7 @@ def minute_record(minute: int, counts: dict[str, int]) -> dict:
 
 def test_a_volume_spike_in_one_category_alerts_with_that_category_as_cause():
     rng = random.Random(5)
-    watcher = AnomalyWatcher(Settings(grace_seconds=0), max_age=10 * DAY)
+    watcher = AnomalyWatcher(Settings(grace_seconds=0, partitions=1), max_age=10 * DAY)
     start, days = T0 // 60, 9
     spike = range(start + 8 * 1440 + 10 * 60, start + 8 * 1440 + 13 * 60)
     sent = []
@@ -54,6 +54,20 @@ def test_a_volume_spike_in_one_category_alerts_with_that_category_as_cause():
     assert ("category", "network") in named
     # it resolves after the spike
     assert any(r.status == "resolved" and r.alert_id == first.alert_id for r in sent)
+
+
+def test_no_minute_is_fed_before_every_partition_has_reported():
+    watcher = AnomalyWatcher(Settings(partitions=2), max_age=10 * DAY, settle=0)
+    m = T0 // 60
+    watcher.add(minute_record(m, {"network": 2}))
+    watcher.add({"v": 1, "kind": "partition", "partition": 0, "epoch": 1, "seq": 2,
+                 "watermark": {"tickets": (m + 5) * 60.0, "surveys": None}})  # fmt: skip
+    watcher.step()
+    assert watcher.closed == float("-inf") and m in watcher.changed  # partition 1 unheard of
+    watcher.add({"v": 1, "kind": "partition", "partition": 1, "epoch": 1, "seq": 1,
+                 "watermark": {"tickets": (m + 3) * 60.0, "surveys": None}})  # fmt: skip
+    watcher.step()
+    assert watcher.closed == (m + 3) * 60.0 and m not in watcher.changed
 
 
 def test_metric_rows_from_minute_fields():
