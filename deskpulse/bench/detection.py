@@ -80,7 +80,8 @@ def simulate(seed: int, days: float, tickets_per_day: float, incidents) -> tuple
 
 
 class _PumpThread(threading.Thread):
-    """The anomaly watcher between the KPI and alerts topics, running beside the workers."""
+    """The anomaly watcher between the KPI and alerts topics, running beside the workers. Its
+    Kafka clients are used from this thread only (kafka-python's are not thread-safe)."""
 
     def __init__(self, settings):
         super().__init__(daemon=True, name="anomaly-watcher")
@@ -89,32 +90,35 @@ class _PumpThread(threading.Thread):
         # every alert is wanted, however far behind the newest event (a replay runs ahead)
         self.pump = Pump(settings, AnomalyWatcher(settings, max_age=math.inf))
         self.stopping = threading.Event()
+        self.idle = threading.Event()  # everything on the KPI topic was read and evaluated
         self.error: BaseException | None = None
         self.sent = 0
 
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                self.pump.poll(200)
-                self.sent += self.pump.step()
+                n = self.pump.poll(200)
+                self.sent += self.pump.step()  # every minute read so far, however many
+                if n == 0 and self.pump.caught_up():
+                    self.idle.set()
+                else:
+                    self.idle.clear()
         except BaseException as exc:  # noqa: BLE001 - reported by finish()
             self.error = exc
+        finally:
+            self.pump.close()
 
     def finish(self, timeout: float) -> None:
-        """Until everything on the KPI topic was read and evaluated, then stop."""
+        """Once the workers are done: until the watcher has evaluated everything, then stop."""
+        self.idle.clear()
         deadline = time.monotonic() + timeout
-        while not self.stopping.is_set():
-            if self.error is not None:
-                raise RuntimeError(f"the anomaly watcher failed: {self.error!r}")
+        while not self.idle.wait(1.0):
+            if self.error is not None or not self.is_alive():
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the anomaly watcher did not catch up in {timeout:.0f} s")
-            time.sleep(1.0)
-            if self.pump.caught_up():
-                time.sleep(2.0)  # one more poll and step after the end was seen
-                if self.pump.caught_up():
-                    self.stopping.set()
+        self.stopping.set()
         self.join(60)
-        self.pump.close()
         if self.error is not None:
             raise RuntimeError(f"the anomaly watcher failed: {self.error!r}")
 
