@@ -27,6 +27,7 @@ log = logging.getLogger("deskpulse.worker")
 MAX_BUFFERED = 20_000  # events waiting in all buffers before the agents wait for a flush
 KINDS = ("tickets", "surveys")
 GAP_WAIT = 30.0  # seconds to wait for a sought-back offset before taking the gap as final
+SWEEP_SECONDS = 5.0  # idle tickets evicted and open tickets counted at most this often
 
 
 def minute_key(partition: int, minute: int) -> bytes:
@@ -59,6 +60,9 @@ class Engine:
         # (kind, partition) -> (offset sought back to, when)
         self.seeked: dict[tuple[str, int], tuple[int, float]] = {}
         self.last_checkpoint = time.monotonic()
+        # partition -> (when its tickets were last swept and counted, open tickets then): the
+        # sweep scans every ticket, so it runs every SWEEP_SECONDS, not every flush
+        self.swept: dict[int, tuple[float, int]] = {}
         self._counts = {
             (k, o): metrics.events.labels(k, o)
             for k in KINDS
@@ -201,12 +205,17 @@ class Engine:
             self.pending.append(
                 await kpis.send(key=minute_key(p, minute), value=orjson.dumps(value), partition=p)
             )
-        st.evict(self._hold(st))
+        now = time.monotonic()
+        last = self.swept.get(p)
+        sweep = last is None or now - last[0] >= SWEEP_SECONDS
+        st.evict(self._hold(st), tickets=sweep)
+        if sweep:
+            self.swept[p] = last = (now, st.open_tickets())
         if st.minutes.expired != expired:
             self.metrics.expired.inc(st.minutes.expired - expired)
         self.seqs[p] += 1
         meta = {"v": 1, "kind": "partition", "epoch": self.epochs[p], "seq": self.seqs[p]}
-        meta.update(st.meta())
+        meta.update(st.meta(open_tickets=last[1]))
         self.pending.append(
             await kpis.send(key=partition_key(p), value=orjson.dumps(meta), partition=p)
         )

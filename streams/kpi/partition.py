@@ -193,16 +193,20 @@ class PartitionState:
         self.minutes.dirty.clear()
         return dirty
 
-    def evict(self, hold: float = math.inf) -> list[int]:
-        """Forget minutes beyond the retention and tickets idle beyond theirs. The caller
-        publishes dirty minutes first: an evicted minute is never published again.
+    def evict(self, hold: float = math.inf, tickets: bool = True) -> list[int]:
+        """Forget minutes beyond the retention and (with `tickets`) tickets idle beyond
+        theirs. The caller publishes dirty minutes first: an evicted minute is never published
+        again.
 
         hold: an event time not to evict beyond (the watermark of a topic whose partition
-        has unread messages: its events still come for older minutes)."""
+        has unread messages: its events still come for older minutes). tickets=False skips the
+        scan of every ticket (a worker sweeps them every few seconds, not every flush)."""
         wm = min(max(self.watermark.values()), hold)
         if wm == -math.inf:
             return []
         gone = self.minutes.evict_before(math.floor(wm / 60) - self.minutes.retention)
+        if not tickets:
+            return gone
         # A closed ticket idle for the retention leaves; a resolved one may still be reopened
         # or closed (desks auto-close after days), so it stays ten times as long. Open tickets
         # stay: they are the state.
@@ -226,7 +230,12 @@ class PartitionState:
         """SLA alert records due by the wall-clock time `now` (streams/kpi/alerts.py)."""
         return self.alerts.due(self.tickets, now, self.policy, max_age)
 
-    def meta(self) -> dict:
+    def open_tickets(self) -> int:
+        return sum(1 for t in self.tickets.values() if t.is_open())
+
+    def meta(self, open_tickets: int | None = None) -> dict:
+        """The partition record's fields; open_tickets: a recent count, if the caller has one
+        (counting scans every ticket)."""
         return {
             "partition": self.partition,
             "watermark": {k: (v if v != -math.inf else None) for k, v in self.watermark.items()},
@@ -235,7 +244,7 @@ class PartitionState:
             "horizon": self.minutes.horizon if self.minutes.horizon != -math.inf else None,
             "counters": dict(self.counters),
             "tickets": len(self.tickets),
-            "open_tickets": sum(1 for t in self.tickets.values() if t.is_open()),
+            "open_tickets": self.open_tickets() if open_tickets is None else open_tickets,
         }
 
 

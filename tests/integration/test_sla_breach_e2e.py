@@ -45,8 +45,8 @@ warning_levels: [0.5, {AT_RISK}]
 at_risk_level: {AT_RISK}
 """
 # A killed worker's partitions move only when the broker expires its session
-# (DESKPULSE_WORKER_SESSION_TIMEOUT_SECONDS, 20 s by default; faust's own default of 60 s was
-# measured as 60.0 s from the kill to the restarted worker's partitions). The restart tests set
+# (DESKPULSE_WORKER_SESSION_TIMEOUT_SECONDS, 60 s by default: measured 60.0 s from the kill to
+# the restarted worker's partitions). The restart tests set
 # it to 6 s (the broker's minimum) so that the crash costs seconds; see docs/alerts.md.
 SESSION = {"DESKPULSE_WORKER_SESSION_TIMEOUT_SECONDS": "6"}
 
