@@ -63,6 +63,10 @@ class Engine:
         # partition -> (when its tickets were last swept and counted, open tickets then): the
         # sweep scans every ticket, so it runs every SWEEP_SECONDS, not every flush
         self.swept: dict[int, tuple[float, int]] = {}
+        # revoked and not assigned again: the SLA tick must not restore them while the consumer
+        # still reports the old assignment (a stale state, and a newer epoch, would shadow the
+        # next owner's records)
+        self.revoked: set[int] = set()
         self._counts = {
             (k, o): metrics.events.labels(k, o)
             for k in KINDS
@@ -159,7 +163,7 @@ class Engine:
         """Warnings and breaches due by the wall clock, from every partition held. An assigned
         partition is restored now if no input restored it yet (after a restart or a rebalance
         its checkpoint's events are not re-delivered): its timers run without new events."""
-        for p in sorted(self._assigned() - self.states.keys()):
+        for p in sorted(self._assigned() - self.states.keys() - self.revoked):
             await self._state(p)
         now = time.time()
         topic = self.topics["alerts"]
@@ -333,7 +337,19 @@ class Engine:
             await self._checkpoint(gone & set(self.states), revoking=True)
             for p in gone:
                 self._forget(p)
+            self.revoked |= gone
             self.buffered = sum(len(b) for b in self.buffers.values())
+
+    async def on_assigned(self, assigned) -> None:
+        """A state held for a newly assigned partition was restored before this assignment
+        (in the window between a revocation and the new assignment): drop it, so that the
+        partition is restored from its latest checkpoint, with a new epoch."""
+        got = {tp.partition for tp in assigned if tp.topic in self.names}
+        async with self.lock:
+            for p in got & set(self.states):
+                self.states.pop(p, None)
+                self.changed.discard(p)
+            self.revoked -= got
 
     async def stop(self) -> None:
         async with self.lock:

@@ -75,7 +75,7 @@ def test_secrets_never_show_in_repr_or_urls(monkeypatch, tmp_path):
     s = _secured(monkeypatch, tmp_path)
     shown = repr(s) + str(s) + s.redis_url + str(s.model_dump()) + s.model_dump_json()
     assert "hunter2" not in shown
-    assert s.redis_url == "rediss://127.0.0.1:6379/0"
+    assert s.redis_url == f"rediss://127.0.0.1:{s.redis_port}/0"
     # ... and reach the clients that need them
     kafka = s.kafka_client_config()
     assert kafka["sasl_plain_password"] == "hunter2-kafka"
@@ -109,8 +109,9 @@ def test_kafka_client_options_for_sasl_ssl(monkeypatch, tmp_path):
     assert cfg["ssl_check_hostname"] is True
     monkeypatch.undo()
     assert "ssl_cafile" not in Settings(kafka_security_protocol="SSL").kafka_client_config()
-    assert Settings().kafka_client_config() == {
-        "bootstrap_servers": ["127.0.0.1:9092"],
+    plain = Settings()
+    assert plain.kafka_client_config() == {
+        "bootstrap_servers": plain.kafka_bootstrap.split(","),
         "security_protocol": "PLAINTEXT",
     }
 
@@ -129,7 +130,7 @@ def test_asyncio_clients_get_a_tls_context_not_file_names():
     assert isinstance(cfg["ssl_context"], ssl.SSLContext)
     assert cfg["ssl_context"].verify_mode == ssl.CERT_REQUIRED
     assert cfg["ssl_context"].check_hostname
-    assert cfg["bootstrap_servers"] == "127.0.0.1:9092"
+    assert cfg["bootstrap_servers"] == s.kafka_bootstrap
     assert (cfg["sasl_mechanism"], cfg["sasl_plain_password"]) == ("PLAIN", "pw")
     assert "ssl_context" not in Settings().aiokafka_client_config()
 
