@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     # A crashed worker's partitions move to another only when its group session expires: the
     # SLA timers of those partitions wait that long. Heartbeats share the worker's event loop,
     # so this must stay well above the longest flush; and a broker outage longer than it makes
-    # the group rebalance on return, a path that lost KPI minute records in the chaos test with
-    # 20 s (docs/design/stream-engine.md): faust's 60 s until that is fixed.
+    # the group rebalance on return (with 20 s the chaos test once lost KPI minutes, before the
+    # fix in docs/design/stream-engine.md item 6): faust's 60 s until that is re-verified.
     worker_session_timeout_seconds: float = Field(default=60.0, ge=6, le=300)
     # Minutes a worker keeps open for late contributions; older minutes are final.
     window_retention_minutes: int = Field(default=180, ge=15)
