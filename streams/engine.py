@@ -341,12 +341,13 @@ class Engine:
             self.buffered = sum(len(b) for b in self.buffers.values())
 
     async def on_assigned(self, assigned) -> None:
-        """A state held for a newly assigned partition was restored before this assignment
-        (in the window between a revocation and the new assignment): drop it, so that the
-        partition is restored from its latest checkpoint, with a new epoch."""
+        """Partitions assigned again may be restored by the SLA tick. A state held for one that
+        was revoked (none should be: nothing restores a revoked partition) is dropped so that it
+        is restored from its latest checkpoint; states of partitions never revoked are kept (a
+        rejoin without revocation must not lose what was applied since the checkpoint)."""
         got = {tp.partition for tp in assigned if tp.topic in self.names}
         async with self.lock:
-            for p in got & set(self.states):
+            for p in got & self.revoked & set(self.states):
                 self.states.pop(p, None)
                 self.changed.discard(p)
             self.revoked -= got
