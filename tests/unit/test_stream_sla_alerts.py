@@ -4,11 +4,7 @@ ticket and target (also across a checkpoint), settled by the reply, none for his
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
-from types import SimpleNamespace
-
-import orjson
 
 from alerting.sla import SlaPolicy
 from streams.checkpoint import dumps, loads
@@ -94,46 +90,3 @@ class _Consumer:
 
     async def seek(self, tp, offset):
         pass
-
-
-def test_a_restarted_worker_sends_a_breach_due_without_any_new_input(monkeypatch):
-    """The worker was restarted (or the partition moved) after the warning: the checkpoint holds
-    the ticket, its timer and the warning sent, and no further event of that partition comes
-    (the checkpoint's offsets were committed: nothing is re-delivered). The breach must still
-    go out at the deadline, once: the engine restores every assigned partition, not only those
-    with new input."""
-    from faust.types import TP
-    from prometheus_client import CollectorRegistry
-
-    import streams.engine
-    from deskpulse.settings import Settings
-    from streams.engine import Engine
-    from streams.metrics import StreamMetrics
-
-    now = time.time()
-    created = now - 15 * 60 - 1  # the deadline passed a second ago, while the worker was away
-    st = PartitionState(3, POLICY)
-    st.apply("tickets", 0, [ticket_event("c1", "created", created)])
-    assert names(st.sla_alerts(created + 13 * 60, 3600)) == [("SlaAtRisk", "firing")]
-    checkpoint = dumps(st)
-
-    async def read_checkpoint(settings, p, policy):
-        return loads(checkpoint, policy) if p == 3 else None
-
-    monkeypatch.setattr(streams.engine, "read_checkpoint", read_checkpoint)
-    settings = Settings(topic_prefix="unit.")
-    topics = {k: _Topic() for k in ("deadletter", "kpis", "checkpoints", "alerts")}
-    assigned = {TP(settings.topic(k), p) for k in ("tickets", "surveys") for p in (2, 3)}
-    app = SimpleNamespace(consumer=_Consumer(assigned))
-    engine = Engine(app, settings, StreamMetrics(CollectorRegistry()), POLICY, topics)
-
-    async def flushes():
-        await engine.flush()
-        await engine.flush()
-
-    asyncio.run(flushes())
-    sent = [orjson.loads(v) for _k, v in topics["alerts"].sent]
-    assert [(r["alertname"], r["status"]) for r in sent] == [("SlaBreach", "firing")]
-    assert sent[0]["ticket_id"] == "T1"
-    assert sorted(engine.states) == [2, 3]
-    assert 3 in engine.changed  # what was sent is checkpointed at the next interval
