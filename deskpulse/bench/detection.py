@@ -17,8 +17,10 @@ time (60 s) and its evaluation period (5 s) to them.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
@@ -289,7 +291,7 @@ def detection(bench: Bench, plan: Plan) -> dict:
     summary = {
         "precision": _r(report.precision),
         "recall": _r(detected / n_inc) if n_inc else None,
-        "median_delay_minutes": _r(_median(delays) / 60) if delays else None,
+        "median_delay_minutes": _r(statistics.median(delays) / 60) if delays else None,
         "cause_right": _r(rights / detected) if detected else None,
     }
     if plan.quiet_days > 0:
@@ -335,17 +337,8 @@ def _kinds(records: list[dict]) -> dict:
     return _count(f"{r.get('alertname')} {r.get('status')}" for r in records)
 
 
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
 def _count(items) -> dict:
-    out: dict = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return dict(sorted(out.items()))
+    return dict(sorted(Counter(items).items()))
 
 
 def markdown(report: dict) -> str:
