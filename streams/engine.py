@@ -27,7 +27,23 @@ log = logging.getLogger("deskpulse.worker")
 MAX_BUFFERED = 20_000  # events waiting in all buffers before the agents wait for a flush
 KINDS = ("tickets", "surveys")
 GAP_WAIT = 30.0  # seconds to wait for a sought-back offset before taking the gap as final
+HIGHWATER_FRESH = 5.0  # seconds: an older high-water mark may hide messages produced since
+IDLE_SECONDS = 30.0  # a topic caught up and without input this long holds no minutes back
 SWEEP_SECONDS = 5.0  # idle tickets evicted and open tickets counted at most this often
+
+
+def unread(
+    high: int | None, polled_ms: float | None, next_offset: int, now_ms: float | None = None
+) -> int | None:
+    """Messages of a partition not applied yet, or None when that is not known: never fetched,
+    or last fetched more than HIGHWATER_FRESH ago: faust pauses a partition whose stream
+    buffer is full, and the broker may be away."""
+    if high is None or polled_ms is None:
+        return None
+    now_ms = time.time() * 1000 if now_ms is None else now_ms
+    if now_ms - polled_ms > HIGHWATER_FRESH * 1000:
+        return None
+    return max(0, high - next_offset)
 
 
 def minute_key(partition: int, minute: int) -> bytes:
@@ -63,6 +79,8 @@ class Engine:
         # partition -> (when its tickets were last swept and counted, open tickets then): the
         # sweep scans every ticket, so it runs every SWEEP_SECONDS, not every flush
         self.swept: dict[int, tuple[float, int]] = {}
+        # (partition, kind) -> when input last arrived (monotonic): for idle topics (_hold)
+        self.last_input: dict[tuple[int, str], float] = {}
         self._counts = {
             (k, o): metrics.events.labels(k, o)
             for k in KINDS
@@ -125,6 +143,7 @@ class Engine:
         assigned = self._assigned()
         oldest = None
         for p in [p for p in self.states if p not in assigned]:
+            log.info("partition %d no longer assigned: forgotten", p)
             self._forget(p)  # revoked without our handler (faust stopping): never write it again
         for p, items in batches.items():
             if p not in assigned:
@@ -147,6 +166,7 @@ class Engine:
                     del self.seeked[(kind, p)]
                 if msg.offset >= st.next_offset[kind]:
                     self._apply(st, kind, msg, event.value)
+                    self.last_input[(p, kind)] = started
                 self.unacked[p].append(event)
                 oldest = arrived if oldest is None else min(oldest, arrived)
             self.changed.add(p)
@@ -224,21 +244,34 @@ class Engine:
                 self.metrics.watermark.labels(kind, str(p)).set(wm)
 
     def _hold(self, st: PartitionState) -> float:
-        """The watermark of a topic this partition has unread messages of (minutes are kept
-        for it: a lagging surveys topic must not find its minutes evicted), and the lag."""
+        """The event time before which minutes may be evicted: the lowest watermark of the
+        partition's topics, leaving out a topic that is idle (caught up, by a fresh high-water
+        mark, and without input for IDLE_SECONDS). Stream processors call this the minimum of
+        the input watermarks with idle inputs left out: the topics are read independently, so
+        in a backfill the small surveys topic runs hours ahead of the tickets in event time,
+        and its watermark would evict minutes that ticket events still come for."""
         from faust.types import TP
 
         hold = math.inf
+        now = time.monotonic()
         for kind in KINDS:
-            high = self.app.consumer.highwater(TP(self.settings.topic(kind), st.partition))
-            if high is None:  # nothing fetched yet: assume it is behind
-                hold = min(hold, st.watermark[kind])
-                continue
-            behind = max(0, high - st.next_offset[kind])
-            self.metrics.lag.labels(kind, str(st.partition)).set(behind)
-            if behind:
+            tp = TP(self.settings.topic(kind), st.partition)
+            behind = unread(
+                self.app.consumer.highwater(tp), self._polled_ms(tp), st.next_offset[kind]
+            )
+            if behind is not None:
+                self.metrics.lag.labels(kind, str(st.partition)).set(behind)
+            quiet = now - self.last_input.get((st.partition, kind), now) >= IDLE_SECONDS
+            if not (behind == 0 and quiet):
                 hold = min(hold, st.watermark[kind])
         return hold
+
+    def _polled_ms(self, tp) -> float | None:
+        """When the consumer last learned tp's high-water mark (epoch ms), if it knows."""
+        try:
+            return self.app.consumer._thread._ensure_consumer().last_poll_timestamp(tp)
+        except Exception:  # noqa: BLE001 - not assigned, or no consumer yet: unknown
+            return None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -271,6 +304,8 @@ class Engine:
 
     def _forget(self, p: int) -> None:
         self.states.pop(p, None)
+        for kind in KINDS:
+            self.last_input.pop((p, kind), None)
         self.buffers.pop(p, None)
         self.unacked.pop(p, None)
         self.changed.discard(p)
@@ -296,6 +331,8 @@ class Engine:
             self.metrics.restores.labels("checkpoint").inc()
             log.info("partition %d restored at offsets %s", p, st.next_offset)
         st.observer = self.metrics.observe
+        for kind in KINDS:  # not idle before it had time to show it
+            self.last_input[(p, kind)] = time.monotonic()
         # a newer owner's records win over an older owner's, whatever their sequence numbers
         self.epochs[p] = time.time_ns()
         self.states[p] = st
@@ -327,6 +364,7 @@ class Engine:
     async def on_revoked(self, revoked) -> None:
         """Checkpoint what was applied for the revoked partitions, then forget them."""
         gone = {tp.partition for tp in revoked if tp.topic in self.names}
+        log.info("partitions %s revoked (holding %s)", sorted(gone), sorted(self.states))
         async with self.lock:
             await self._checkpoint(gone & set(self.states), revoking=True)
             for p in gone:

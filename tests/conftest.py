@@ -100,6 +100,8 @@ def topic_settings(kafka_up, tmp_path) -> Settings:
     finally:
         admin.close()
     yield settings
+    if os.environ.get("DESKPULSE_TEST_KEEP_TOPICS"):
+        return  # kept for a post-mortem of a failed test
     # a fresh client: a chaos test may have restarted the broker meanwhile
     admin = KafkaAdminClient(**settings.kafka_client_config())
     try:

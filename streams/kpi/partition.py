@@ -198,8 +198,8 @@ class PartitionState:
         theirs. The caller publishes dirty minutes first: an evicted minute is never published
         again.
 
-        hold: an event time not to evict beyond (the watermark of a topic whose partition
-        has unread messages: its events still come for older minutes). tickets=False skips the
+        hold: an event time not to evict beyond (the worker's: the lowest watermark of the
+        topics still active, whose events still come for older minutes). tickets=False skips the
         scan of every ticket (a worker sweeps them every few seconds, not every flush)."""
         wm = min(max(self.watermark.values()), hold)
         if wm == -math.inf:
