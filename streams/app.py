@@ -94,4 +94,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def on_revoked(app, revoked, **kwargs) -> None:
         await engine.on_revoked(revoked)
 
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app, assigned, **kwargs) -> None:
+        await engine.on_assigned(assigned)
+
     return app

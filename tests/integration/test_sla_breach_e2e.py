@@ -231,3 +231,65 @@ RESTARTS = {
     # warning (the same alert id: Alertmanager deduplicates it), then the breach
     "killed-before-a-checkpoint": (signal.SIGKILL, 600, False),
 }
+
+
+@pytest.mark.parametrize("case", list(RESTARTS))
+def test_worker_restarted_between_warning_and_deadline_sends_the_breach_once(
+    topic_settings, tmp_path, desk, case
+):
+    sig, checkpoint_interval, down_at_deadline = RESTARTS[case]
+    settings = topic_settings
+    receiver, am, policy = desk
+    env = {
+        "DESKPULSE_SLA_POLICY_FILE": policy,
+        "DESKPULSE_CHECKPOINT_INTERVAL_SECONDS": checkpoint_interval,
+        **SESSION,
+    }
+    w = worker(settings, tmp_path, "w1", **env)
+    try:
+        first, _ = joined(settings, w)
+        deadline = create_ticket(settings)
+        warning = _wait_for(
+            lambda: am.alerts(alertname="SlaAtRisk", ticket_id=TICKET), TARGET + 10, "the warning"
+        )
+        sent = (warning[0]["labels"]["alert_id"], "firing")
+        if checkpoint_interval < 2:
+            _wait_for(
+                lambda: sent in (checkpointed(settings) or ()), 10, "the warning checkpointed"
+            )
+        else:
+            assert checkpointed(settings) is None
+        stopped = time.time()
+        assert stopped < deadline - 0.5, "the warning came too late to restart before the deadline"
+        stop(w, sig)
+        if down_at_deadline:
+            time.sleep(deadline + 2 - time.time())
+            assert not notified(receiver, "SlaBreach")
+        w = worker(settings, tmp_path, "w2", **env)
+        _, rejoined = joined(settings, w, former=first)
+        # The breach cannot go out before the deadline nor before a worker holds the partition
+        # again. From then on the same bound as without a restart: the restarted worker restores
+        # the partition at its first flush (its timer and the sent set are in the checkpoint),
+        # and Alertmanager notifies a new group at once when its alert started (the deadline)
+        # more than group_wait ago.
+        due = max(deadline, rejoined)
+        breached = arrival(receiver, "SlaBreach", due - time.time() + 20)
+        print(
+            f"\n{case}: stopped {deadline - stopped:.1f} s before the deadline, "
+            f"back {rejoined - stopped:.1f} s after the stop, "
+            f"{rejoined - deadline:+.1f} s from the deadline; breach at the receiver "
+            f"{breached - deadline:.2f} s after the deadline, {breached - due:.2f} s after "
+            f"max(deadline, rejoin)"
+        )
+        assert breached >= deadline
+        assert breached - due < DELIVERY, breached - due
+        check_notified_once(receiver, am, deadline)
+
+        records = alert_records(settings)
+        assert len(firing(records, "SlaBreach")) == 1, records
+        warnings = firing(records, "SlaAtRisk")
+        assert len({r["alert_id"] for r in warnings}) == 1
+        # checkpointed: sent once; not: sent again by the restarted worker, notified once
+        assert len(warnings) == (1 if checkpoint_interval < 2 else 2), warnings
+    finally:
+        stop(w)
