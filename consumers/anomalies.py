@@ -68,10 +68,11 @@ def metric_rows(fields: dict) -> list[tuple]:
         out.append(("nps", pro - det, f("nps_count"), pro + det))
     if f("comments"):
         out.append(("negative", f("comments_negative", 0), f("comments"), None))
+    # the due cohort: of the targets whose deadline fell in the minute, the breached ones (met
+    # outcomes counted when met and breaches at the deadline mix two populations by hour)
     for target, metric in (("first_response", "frt_breach"), ("resolution", "ttr_breach")):
-        met, breach = f(f"sla_{target}_met", 0), f(f"sla_{target}_breach", 0)
-        if met + breach:
-            out.append((metric, breach, met + breach, None))
+        if f(f"sla_{target}_due"):
+            out.append((metric, f(f"sla_{target}_late", 0), f(f"sla_{target}_due"), None))
     return out
 
 

@@ -83,8 +83,9 @@ class Engine:
         # still reports the old assignment (a stale state, and a newer epoch, would shadow the
         # next owner's records)
         self.revoked: set[int] = set()
-        # (partition, kind) -> when input last arrived (monotonic): for idle topics (_hold)
-        self.last_input: dict[tuple[int, str], float] = {}
+        # (partition, kind) -> when that topic last had input, or unread messages, or an
+        # unknown high-water mark (monotonic): a topic idle since long enough holds no minutes
+        self.busy: dict[tuple[int, str], float] = {}
         self._counts = {
             (k, o): metrics.events.labels(k, o)
             for k in KINDS
@@ -102,6 +103,7 @@ class Engine:
     async def flush(self) -> None:
         async with self.lock:
             try:
+                self._watch()
                 await self._flush()
                 await self._sla_alerts()
                 if (
@@ -170,7 +172,7 @@ class Engine:
                     del self.seeked[(kind, p)]
                 if msg.offset >= st.next_offset[kind]:
                     self._apply(st, kind, msg, event.value)
-                    self.last_input[(p, kind)] = started
+                    self.busy[(p, kind)] = started
                 self.unacked[p].append(event)
                 oldest = arrived if oldest is None else min(oldest, arrived)
             self.changed.add(p)
@@ -249,28 +251,42 @@ class Engine:
             if wm is not None:
                 self.metrics.watermark.labels(kind, str(p)).set(wm)
 
-    def _hold(self, st: PartitionState) -> float:
-        """The event time before which minutes may be evicted: the lowest watermark of the
-        partition's topics, leaving out a topic that is idle (caught up, by a fresh high-water
-        mark, and without input for IDLE_SECONDS). Stream processors call this the minimum of
-        the input watermarks with idle inputs left out: the topics are read independently, so
-        in a backfill the small surveys topic runs hours ahead of the tickets in event time,
-        and its watermark would evict minutes that ticket events still come for."""
+    def _watch(self) -> None:
+        """Every tick, for each partition held: a topic with unread messages, or an unknown
+        high-water mark (never fetched, or stale: a broker outage, a paused partition), is
+        busy now; the lag gauge."""
         from faust.types import TP
 
+        now = time.monotonic()
+        for p, st in self.states.items():
+            for kind in KINDS:
+                tp = TP(self.settings.topic(kind), p)
+                behind = unread(
+                    self.app.consumer.highwater(tp), self._polled_ms(tp), st.next_offset[kind]
+                )
+                if behind is None or behind:
+                    self.busy[(p, kind)] = now
+                if behind is not None:
+                    self.metrics.lag.labels(kind, str(p)).set(behind)
+
+    def _hold(self, st: PartitionState) -> float:
+        """The event time before which minutes may be evicted: the lowest watermark of the
+        partition's topics, leaving out a topic that is idle: no input, caught up by a fresh
+        high-water mark, for IDLE_SECONDS without a break (_watch: a broker outage or a paused
+        partition is a break, the topic may have a backlog nobody has seen yet). Stream
+        processors call this the minimum of the input watermarks with idle inputs left out:
+        the topics are read independently, so the small surveys topic can run hours ahead of
+        the tickets in event time (a backfill, the catch-up after an outage), and its watermark
+        would evict minutes that ticket events still come for. With every topic idle, the
+        lowest watermark again: nothing comes in that needs room."""
         hold = math.inf
+        active = False
         now = time.monotonic()
         for kind in KINDS:
-            tp = TP(self.settings.topic(kind), st.partition)
-            behind = unread(
-                self.app.consumer.highwater(tp), self._polled_ms(tp), st.next_offset[kind]
-            )
-            if behind is not None:
-                self.metrics.lag.labels(kind, str(st.partition)).set(behind)
-            quiet = now - self.last_input.get((st.partition, kind), now) >= IDLE_SECONDS
-            if not (behind == 0 and quiet):
+            if now - self.busy.get((st.partition, kind), now) < IDLE_SECONDS:
+                active = True
                 hold = min(hold, st.watermark[kind])
-        return hold
+        return hold if active else min(st.watermark.values())
 
     def _polled_ms(self, tp) -> float | None:
         """When the consumer last learned tp's high-water mark (epoch ms), if it knows."""
@@ -311,7 +327,7 @@ class Engine:
     def _forget(self, p: int) -> None:
         self.states.pop(p, None)
         for kind in KINDS:
-            self.last_input.pop((p, kind), None)
+            self.busy.pop((p, kind), None)
         self.buffers.pop(p, None)
         self.unacked.pop(p, None)
         self.changed.discard(p)
@@ -338,7 +354,7 @@ class Engine:
             log.info("partition %d restored at offsets %s", p, st.next_offset)
         st.observer = self.metrics.observe
         for kind in KINDS:  # not idle before it had time to show it
-            self.last_input[(p, kind)] = time.monotonic()
+            self.busy[(p, kind)] = time.monotonic()
         # a newer owner's records win over an older owner's, whatever their sequence numbers
         self.epochs[p] = time.time_ns()
         self.states[p] = st

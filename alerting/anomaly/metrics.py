@@ -89,11 +89,11 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "frt_breach": MetricSpec(
         "ratio",
         "up",
-        description="first-response SLA outcomes in the bucket: breached / (met + breached)",
+        description="first-response targets due in the bucket: breached / due",
     ),
     "ttr_breach": MetricSpec(
         "ratio",
         "up",
-        description="resolution SLA outcomes in the bucket: breached / (met + breached)",
+        description="resolution targets due in the bucket: breached / due",
     ),
 }

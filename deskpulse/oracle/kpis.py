@@ -51,6 +51,10 @@ FLOW_COLUMNS = (
     "sla_first_response_breach",
     "sla_resolution_met",
     "sla_resolution_breach",
+    "sla_first_response_due",
+    "sla_first_response_late",
+    "sla_resolution_due",
+    "sla_resolution_late",
     "aged_1m",
     "unanswered_1m",
     "aged_30m",
@@ -203,9 +207,18 @@ def _count_before(tickets: pd.DataFrame, at: pd.DataFrame, type_: str) -> np.nda
     return counts.reindex(probe["row"], fill_value=0).to_numpy()
 
 
+SLA_COLUMNS = tuple(
+    f"sla_{target}_{what}"
+    for target in ("first_response", "resolution")
+    for what in ("met", "breach", "due", "late")
+)
+
+
 def _sla_flows(win, facts, changes, as_of, policy, sla_clock=None) -> pd.DataFrame:
     """Met and breach outcomes of evaluate_ticket over each ticket's window events (sorted by
-    (t, arrival), until=as_of), at SlaEvent.at, sliced as of `at`.
+    (t, arrival), until=as_of), at SlaEvent.at, sliced as of `at`; and the due cohort: each
+    outcome whose deadline is not after `until` again at its deadline (due, and late when
+    breached), sliced as of the deadline.
 
     sla_clock: per partition of the tickets topic, the `until` of its tickets instead of as_of
     (a stream's clock is its partition's watermark)."""
@@ -240,20 +253,21 @@ def _sla_flows(win, facts, changes, as_of, policy, sla_clock=None) -> pd.DataFra
     for a, b in zip(starts, ends, strict=True):
         until = as_of if sla_clock is None else sla_clock.get(int(parts[a]), as_of)
         for se in evaluate_ticket(events[a:b], policy, until):
-            if se.is_outcome:
+            if not se.is_outcome:
+                continue
+            out_tid.append(tids[a])
+            out_at.append(se.at)
+            out_col.append((f"sla_{se.target}_{se.kind}",))
+            if se.due <= until:  # the due cohort: at the deadline, once the clock reached it
                 out_tid.append(tids[a])
-                out_at.append(se.at)
-                out_col.append(f"sla_{se.target}_{se.kind}")
+                out_at.append(se.due)
+                late = (f"sla_{se.target}_late",) if se.kind == "breach" else ()
+                out_col.append((f"sla_{se.target}_due", *late))
     rows = pd.DataFrame({"ticket_id": out_tid, "t": np.asarray(out_at, dtype=np.float64)})
     dims = slices_of(rows, facts, changes, own=False)
     out = pd.concat([rows[["t"]], dims], axis=1)
-    for c in (
-        "sla_first_response_met",
-        "sla_first_response_breach",
-        "sla_resolution_met",
-        "sla_resolution_breach",
-    ):
-        out[c] = (np.asarray(out_col, dtype=object) == c).astype(np.int64)
+    for c in SLA_COLUMNS:
+        out[c] = np.fromiter((c in cols for cols in out_col), bool, len(out_col)).astype(np.int64)
     return out
 
 

@@ -209,15 +209,18 @@ class PartitionState:
             return gone
         # A closed ticket idle for the retention leaves; a resolved one may still be reopened
         # or closed (desks auto-close after days), so it stays ten times as long. Open tickets
-        # stay: they are the state.
+        # stay: they are the state; so does one whose SLA deadline is still ahead of the clock
+        # (met early: its due-cohort row comes at the deadline).
         cutoff = wm - self.ticket_retention
         idle = wm - 10 * self.ticket_retention
+        clock = self.clock
         for table in (self.tickets, self.loose):
             old = [
                 k
                 for k, tk in table.items()
                 if not tk.is_open()
                 and (tk.last_t < idle or (tk.last_t < cutoff and (tk.is_closed() or not tk.events)))
+                and (tk.deadline is None or tk.deadline <= clock)
             ]
             for k in old:
                 for kind, eid in table[k].event_ids():

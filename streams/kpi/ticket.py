@@ -321,7 +321,8 @@ def _sample(out: list, name: str, e: Event, created_t: float, sl: tuple) -> None
 
 
 def _sla(out: list, ticket: Ticket, window: list[Event], facts: _Facts, clock, policy) -> None:
-    """Met and breach outcomes up to the clock (alerting.sla.evaluate_ticket), at their time."""
+    """Met and breach outcomes up to the clock (alerting.sla.evaluate_ticket), at their time,
+    and the due cohort: each outcome again at its deadline once the clock has reached it."""
     tc = TicketClock(policy)
     found = []
     for e in window:
@@ -330,10 +331,20 @@ def _sla(out: list, ticket: Ticket, window: list[Event], facts: _Facts, clock, p
                 {"type": e.type, "t": e.t, "priority": e.priority, "status": e.status}
             )
     found += tc.on_time(clock)
-    ticket.deadline = tc.next_deadline()
+    deadline = tc.next_deadline()
     for se in found:
-        if se.kind != "warning":
-            out.append(("f", se.at, facts.slices_at(se.at), ((f"sla_{se.target}_{se.kind}", 1),)))
+        if se.kind == "warning":
+            continue
+        out.append(("f", se.at, facts.slices_at(se.at), ((f"sla_{se.target}_{se.kind}", 1),)))
+        # the due cohort (docs/kpis.md, "sla_breach_rate"): counted at the deadline, met or not
+        if se.due <= clock:
+            fields = ((f"sla_{se.target}_due", 1),)
+            if se.kind == "breach":
+                fields += ((f"sla_{se.target}_late", 1),)
+            out.append(("f", se.due, facts.slices_at(se.due), fields))
+        elif deadline is None or se.due < deadline:
+            deadline = se.due  # met early: recomputed when the clock reaches its deadline
+    ticket.deadline = deadline
 
 
 def _backlog(out: list, window: list[Event], facts: _Facts) -> None:

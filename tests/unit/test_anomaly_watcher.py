@@ -73,11 +73,15 @@ def test_no_minute_is_fed_before_every_partition_has_reported():
 def test_metric_rows_from_minute_fields():
     rows = metric_rows({"created": 3, "resolved": 4, "reopened": 1, "nps_count": 5,
                         "nps_promoters": 3, "nps_detractors": 1,
-                        "sla_first_response_met": 2, "sla_first_response_breach": 1})  # fmt: skip
+                        "sla_first_response_met": 2, "sla_first_response_breach": 1,
+                        "sla_resolution_met": 4, "sla_first_response_due": 5,
+                        "sla_first_response_late": 2})  # fmt: skip
     assert ("volume", 3, None, None) in rows
     assert ("reopen", 1, 4, None) in rows
     assert ("nps", 2, 5, 4) in rows
-    assert ("frt_breach", 1, 3, None) in rows
+    # the SLA breach rates come from the due cohort, not from outcomes at the time they happen
+    assert ("frt_breach", 2, 5, None) in rows
+    assert not [r for r in rows if r[0] == "ttr_breach"]
 
 
 def _epoch(ts: str) -> float:

@@ -48,7 +48,8 @@ def test_simulated_day_with_late_and_duplicate_events_equals_the_oracle():
     kpis = set(stream.frame["kpi"])
     for k in ("frt", "ttr", "aht", "fcr", "backlog", "resolution_rate_24h", "sla_compliance",
               "csat", "nps", "ces", "negative_share", "sentiment_score",
-              "escalation_rate", "touches"):  # fmt: skip
+              "escalation_rate", "touches", "sla_breach_rate_first_response",
+              "sla_breach_rate_resolution"):  # fmt: skip
         assert k in kpis, k
 
 
