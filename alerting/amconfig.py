@@ -103,7 +103,7 @@ def build(teams: Iterable[str] = DEFAULT_TEAMS) -> dict:
                     "group_interval": "1m",
                     "repeat_interval": "5m",
                 },
-                # Wallboards and the UI only.
+                # Wallboards and the UI only. Takes every SlaWarning: AlertRecord makes it info.
                 {"receiver": "null", "matchers": [_m("severity", "info")]},
                 # The pipeline itself: whoever runs deskpulse, not the desk.
                 {
@@ -136,6 +136,11 @@ def build(teams: Iterable[str] = DEFAULT_TEAMS) -> dict:
             {
                 "source_matchers": [_m("alertname", "SlaBreach")],
                 "target_matchers": [_m("alertname", "SlaAtRisk")],
+                "equal": ["ticket_id", "target"],
+            },
+            {
+                "source_matchers": ['alertname=~"SlaAtRisk|SlaBreach"'],
+                "target_matchers": [_m("alertname", "SlaWarning")],
                 "equal": ["ticket_id", "target"],
             },
             {

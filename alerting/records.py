@@ -2,15 +2,15 @@
 
 docs/alerts.md is the contract in prose. `AlertRecord` validates on construction (an error names
 the field, the value and the rule, like the event contract), round-trips through `to_dict` /
-`from_dict`, and knows its Alertmanager labels and annotations. `from_sla_event` and
-`sla_settled` turn SLA clock outcomes into records.
+`from_dict`, and knows its Alertmanager labels and annotations. `from_sla_event`,
+`sla_warnings_resolved` and `sla_settled` turn SLA clock outcomes into records.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "runbook_url",
     "sla_alert_id",
     "sla_settled",
+    "sla_warnings_resolved",
 ]
 
 KINDS = ("sla_warning", "sla_breach", "anomaly", "kpi_threshold")
@@ -41,7 +42,9 @@ SEVERITIES = ("critical", "warning", "info")
 RUNBOOKS = "docs/runbooks.md"  # relative to the repository; see docs/alerts.md "Runbooks"
 
 # SLA kinds have fixed alert names: the Alertmanager routes and inhibition rules match on them.
-_SLA_ALERTNAMES = {"sla_warning": "SlaAtRisk", "sla_breach": "SlaBreach"}
+# sla_warning: SlaWarning below the policy's at-risk level (early, never pages), SlaAtRisk from it.
+_SLA_ALERTNAMES = {"sla_warning": ("SlaWarning", "SlaAtRisk"), "sla_breach": ("SlaBreach",)}
+_SLA_KINDS = {name: kind for kind, names in _SLA_ALERTNAMES.items() for name in names}
 _CAMEL = re.compile(r"[A-Z][A-Za-z0-9]*").fullmatch
 _METRIC = re.compile(r"[a-z][a-z0-9_]*").fullmatch
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]").search
@@ -65,9 +68,15 @@ def runbook_url(alertname: str) -> str:
     return f"{RUNBOOKS}#{alertname.lower()}"
 
 
-def sla_alert_id(kind: str, target: str, ticket_id: str) -> str:
-    """'sla:at_risk:first_response:T-1' for sla_warning, 'sla:breach:...' for sla_breach."""
-    return f"sla:{'at_risk' if kind == 'sla_warning' else 'breach'}:{target}:{ticket_id}"
+def sla_alert_id(kind: str, target: str, ticket_id: str, level: float | None = None) -> str:
+    """'sla:breach:first_response:T-1' for sla_breach, 'sla:at_risk:...' for sla_warning, and
+    'sla:warning:50:...' for sla_warning with an early (SlaWarning) level, here 0.5: one alert
+    per level."""
+    if kind == "sla_breach":
+        return f"sla:breach:{target}:{ticket_id}"
+    if level is None:
+        return f"sla:at_risk:{target}:{ticket_id}"
+    return f"sla:warning:{level * 100:g}:{target}:{ticket_id}"
 
 
 # -- field checks -------------------------------------------------------------------------------
@@ -216,9 +225,11 @@ class AlertRecord:
     def _check_sla(self) -> None:
         sla = self.kind in _SLA_ALERTNAMES
         if sla:
-            if self.alertname != _SLA_ALERTNAMES[self.kind]:
-                rule = f"must be {_SLA_ALERTNAMES[self.kind]} for kind {self.kind}"
+            if self.alertname not in _SLA_ALERTNAMES[self.kind]:
+                rule = f"must be {' or '.join(_SLA_ALERTNAMES[self.kind])} for kind {self.kind}"
                 raise InvalidAlert("alertname", self.alertname, rule)
+            if self.alertname == "SlaWarning" and self.severity != "info":
+                raise InvalidAlert("severity", self.severity, "must be info for SlaWarning")
             if self.ticket_id is None:
                 raise InvalidAlert("ticket_id", MISSING, f"is required for kind {self.kind}")
             _text("ticket_id", self.ticket_id, MAX_ID_CHARS)
@@ -408,19 +419,22 @@ def _human(seconds: float) -> str:
 
 
 def _sla_record(
-    kind: str,
+    alertname: str,
     status: str,
     ticket_id: str,
     target: str,
     priority: str,
     dims: Mapping[str, Any],
+    *,
+    early_level: float | None = None,
     **kw: Any,
 ) -> AlertRecord:
+    """An SLA record; `early_level` is the level of a SlaWarning, part of its alert id."""
     team = dims.get("team") or None
     cause = [{"dimension": d, "value": str(dims[d])} for d in _CAUSE_DIMENSIONS if dims.get(d)]
-    alertname = _SLA_ALERTNAMES[kind]
+    kind = _SLA_KINDS[alertname]
     return AlertRecord(
-        alert_id=sla_alert_id(kind, target, ticket_id),
+        alert_id=sla_alert_id(kind, target, ticket_id, early_level),
         kind=kind,
         status=status,
         alertname=alertname,
@@ -447,13 +461,14 @@ def from_sla_event(
     *,
     at_risk_level: float = DEFAULT_POLICY.at_risk_level,
 ) -> AlertRecord | None:
-    """The alert record of one SlaEvent of a ticket, or None when it makes no alert.
+    """The alert record of one SlaEvent of a ticket (None: a warning without a level).
 
-    warning at or above `at_risk_level` -> SlaAtRisk firing, severity warning (earlier warning
-        levels make no alert: wallboards show them from the clock's snapshot);
+    warning below `at_risk_level` -> SlaWarning firing, severity info, one alert per level;
+    warning at or above it -> SlaAtRisk firing, severity warning;
     breach -> SlaBreach firing, critical for urgent and high tickets, else warning;
     met    -> SlaAtRisk resolved (a met target can only follow an at-risk, never a breach).
-    A breach stays firing until `sla_settled` resolves it (docs/alerts.md).
+    The SlaWarnings of a met target are resolved by `sla_warnings_resolved`, which needs the
+    levels that fired. A breach stays firing until `sla_settled` resolves it (docs/alerts.md).
     `ticket_dims`: the ticket's team, category, product, region, channel (any may be missing).
     """
     what = _TARGET_WORDS[event.target]
@@ -464,10 +479,28 @@ def from_sla_event(
     goal = _human(event.target_seconds)
     common = dict(priority=event.priority, dims=ticket_dims, threshold=event.target_seconds)
     if event.kind == "warning":
-        if event.level is None or event.level < at_risk_level:
-            return None
+        if event.level is None:
+            return None  # the clock always sets it
+        elapsed = f"{event.level:.0%} of the {goal} {what} target for {event.priority} tickets"
+        if event.level < at_risk_level:
+            left = _human((1.0 - event.level) * event.target_seconds)
+            return _sla_record(
+                "SlaWarning",
+                "firing",
+                ticket_id,
+                event.target,
+                early_level=event.level,
+                severity="info",
+                since=due,
+                ts=at,
+                value=event.level * event.target_seconds,
+                level=event.level,
+                summary=f"{who}: {what} {event.level:.0%} of the {goal} target elapsed",
+                description=f"{elapsed} had elapsed unmet at {due}; {left} left to the deadline.",
+                **common,
+            )
         return _sla_record(
-            "sla_warning",
+            "SlaAtRisk",
             "firing",
             ticket_id,
             event.target,
@@ -477,15 +510,12 @@ def from_sla_event(
             value=event.level * event.target_seconds,
             level=event.level,
             summary=f"{who}: {what} at risk, {event.level:.0%} of the {goal} target elapsed",
-            description=(
-                f"{event.level:.0%} of the {goal} {what} target for {event.priority} tickets "
-                f"had elapsed unmet at {due}."
-            ),
+            description=f"{elapsed} had elapsed unmet at {due}.",
             **common,
         )
     if event.kind == "breach":
         return _sla_record(
-            "sla_breach",
+            "SlaBreach",
             "firing",
             ticket_id,
             event.target,
@@ -501,7 +531,7 @@ def from_sla_event(
         )
     if event.kind == "met":
         return _sla_record(
-            "sla_warning",
+            "SlaAtRisk",
             "resolved",
             ticket_id,
             event.target,
@@ -515,33 +545,74 @@ def from_sla_event(
     raise ValueError(f"kind: {event.kind!r} is not one of warning, breach, met")
 
 
+def sla_warnings_resolved(
+    ticket_id: str,
+    target: str,
+    levels: Iterable[float],
+    ts: float,
+    ticket_dims: Mapping[str, Any],
+    priority: str,
+    *,
+    breached: bool = False,
+) -> list[AlertRecord]:
+    """Resolved SlaWarning records, one per early warning level that fired for the target: the
+    stream publishes them with the target's met record, and `sla_settled` after a breach.
+    Only the levels that fired, so that a met target adds no resolutions of alerts that never
+    existed."""
+    at = rfc3339_utc(ts)
+    what = _TARGET_WORDS[target]
+    how = "settled after its breach" if breached else "met"
+    return [
+        _sla_record(
+            "SlaWarning",
+            "resolved",
+            ticket_id,
+            target,
+            priority,
+            ticket_dims,
+            early_level=level,
+            severity="info",
+            since=at,
+            ts=at,
+            summary=f"Ticket {ticket_id}: {what} {how}",
+            description=f"The {what} target was {how} at {at}.",
+        )
+        for level in levels
+    ]
+
+
 def sla_settled(
     ticket_id: str,
     target: str,
     ts: float,
     ticket_dims: Mapping[str, Any],
     priority: str,
+    warned: Iterable[float] = (),
 ) -> list[AlertRecord]:
     """Resolved records for a target settled after its breach: the first agent reply for first
     response, resolved/closed for resolution. The stream calls this when a ticket whose target is
-    breached gets that event; it resolves both the breach and the at-risk of that target."""
+    breached gets that event; it resolves the breach, the at-risk and the SlaWarnings of the
+    early levels in `warned` (those that fired) of that target."""
     at = rfc3339_utc(ts)
     what = _TARGET_WORDS[target]
     out = []
-    for kind in ("sla_breach", "sla_warning"):
+    for alertname in ("SlaBreach", "SlaAtRisk"):
         out.append(
             _sla_record(
-                kind,
+                alertname,
                 "resolved",
                 ticket_id,
                 target,
                 priority,
                 ticket_dims,
-                severity=breach_severity(priority) if kind == "sla_breach" else "warning",
+                severity=breach_severity(priority) if alertname == "SlaBreach" else "warning",
                 since=at,
                 ts=at,
                 summary=f"Ticket {ticket_id}: {what} settled after its breach",
                 description=f"The breached {what} target was settled at {at}.",
             )
         )
+    out += sla_warnings_resolved(
+        ticket_id, target, warned, ts, ticket_dims, priority, breached=True
+    )
     return out

@@ -5,7 +5,9 @@ SLA records (docs/alerts.md, "SLA alerts") per ticket and target:
 - `SlaAtRisk` firing: the target is at risk; its deadline is estimated as
   since + (1 − level) × threshold (the clock's time left when the level was reached);
 - `SlaBreach` firing: breached and still open (since = the deadline); it replaces the at-risk;
-- resolved records remove them: met (the at-risk resolved) or settled after a breach (both).
+- resolved records remove them: met (the at-risk resolved) or settled after a breach (both);
+- `SlaWarning` (an early warning level, below at-risk) is ignored: the list and its counts are
+  of tickets at risk or breached, and its resolution must not remove an at-risk entry.
 Entries whose last record is older than `max_age` are dropped, as the forwarder expires them.
 """
 
@@ -97,6 +99,8 @@ class AlertState:
         if now - rec.ts_epoch > self.max_age:
             return "stale"
         if rec.kind in ("sla_warning", "sla_breach"):
+            if rec.alertname == "SlaWarning":
+                return "ignored"
             return self._apply_sla(rec)
         entry = alert_entry(rec)
         old = self.alerts.get(rec.alert_id)

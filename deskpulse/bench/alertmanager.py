@@ -37,14 +37,16 @@ class Receiver:
 
     def __init__(self):
         self.got: list[tuple[str, dict]] = []
+        self.times: list[float] = []  # when each of `got` arrived (monotonic)
         lock = self.lock = threading.Lock()
-        got = self.got
+        got, times = self.got, self.times
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with lock:
                     got.append((self.path.strip("/"), json.loads(body)))
+                    times.append(time.monotonic())
                 self.send_response(200)
                 self.end_headers()
 
@@ -61,6 +63,17 @@ class Receiver:
             return [
                 (path, a["labels"]["alertname"], a["status"])
                 for path, payload in self.got
+                for a in payload["alerts"]
+                if a["labels"].get("ticket_id") == ticket_id
+            ]
+
+
+    def arrivals(self, ticket_id: str) -> list[tuple[float, str, str, str]]:
+        """(arrival time, receiver, alertname, alert status), as seen() with when it came."""
+        with self.lock:
+            return [
+                (t, path, a["labels"]["alertname"], a["status"])
+                for t, (path, payload) in zip(self.times, self.got, strict=True)
                 for a in payload["alerts"]
                 if a["labels"].get("ticket_id") == ticket_id
             ]

@@ -9,13 +9,15 @@ partition's checkpoint, so a restart re-sends at most what followed the last che
 same alert ids: the forwarder and Alertmanager deduplicate them).
 
 SLA events older than `max_age` are not alerted: a replay of history does not page anyone.
+A met or settled target resolves the early warnings (SlaWarning) the clock fired for it, also
+those older than `max_age`: they may have been sent when they were new.
 """
 
 from __future__ import annotations
 
 import heapq
 
-from alerting.records import AlertRecord, from_sla_event, sla_settled
+from alerting.records import AlertRecord, from_sla_event, sla_settled, sla_warnings_resolved
 from alerting.sla import TicketClock
 from streams.kpi.ticket import SLA_TYPES, Ticket
 
@@ -71,18 +73,24 @@ class SlaAlerts:
         if nxt is not None:
             heapq.heappush(self.timers, (nxt, tid))
         records = []
+        warned: dict[str, list[float]] = {}  # per target, the early warning levels fired
         for se in found:
+            if se.kind == "warning" and se.level < policy.at_risk_level:
+                warned.setdefault(se.target, []).append(se.level)
             if se.at < now - max_age:
                 continue
             rec = from_sla_event(tid, se, dims, at_risk_level=policy.at_risk_level)
             if rec is not None:
                 records.append(rec)
-            if se.kind == "breach":
+            early = warned.get(se.target, ())
+            if se.kind == "met":
+                records += sla_warnings_resolved(tid, se.target, early, se.at, dims, se.priority)
+            elif se.kind == "breach":
                 settle = next(
                     (e for e in window if e.t >= se.due and _SETTLES[se.target](e)), None
                 )
                 if settle is not None:
-                    records += sla_settled(tid, se.target, settle.t, dims, se.priority)
+                    records += sla_settled(tid, se.target, settle.t, dims, se.priority, early)
         sent = self.sent.setdefault(tid, set())
         out = []
         for rec in records:

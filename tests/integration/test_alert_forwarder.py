@@ -121,8 +121,11 @@ def test_breach_inhibits_at_risk_and_resolution_reaches_the_pager(
         breach = ("billing-pager", "SlaBreach", "firing")
         assert [s for s in seen if s[1] == "SlaBreach"] == [breach]
         # the at-risk may reach chat before the breach exists (for real it fires minutes
-        # earlier; here both records may land in different polls under load), never after it
-        assert all(s[1] != "SlaAtRisk" for s in seen[seen.index(breach) :])
+        # earlier; here both records may land in different polls under load), and its webhook
+        # call may still be on the way when the breach's arrives; never later (a re-send)
+        came = receiver.arrivals(ticket)
+        breach_at = next(t for t, *s in came if tuple(s) == breach)
+        assert all(t < breach_at + 2.0 for t, _r, name, _s in came if name == "SlaAtRisk"), came
         assert run.value("deskpulse_alerts_resent_total") >= 4
 
         _produce(
@@ -141,6 +144,58 @@ def test_breach_inhibits_at_risk_and_resolution_reaches_the_pager(
         assert run.value("deskpulse_alerts_forwarded_total", status="resolved") == 2
         assert run.value("deskpulse_alerts_active") == 0
         assert len(run.fw.book) == 0
+    finally:
+        run.stop()
+    assert run.error is None
+
+
+def test_early_warning_never_notifies_and_is_inhibited_by_the_at_risk_and_the_breach(
+    topic_settings, alertmanager, receiver
+):
+    ticket = f"T-{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    early = SlaEvent("warning", "first_response", 0.5, now - 5, now - 5, "urgent", 900.0)
+    _produce(topic_settings, from_sla_event(ticket, early, DIMS))
+    run = _Running(topic_settings, alertmanager.url)
+
+    def state(alertname: str) -> dict | None:
+        found = alertmanager.alerts(alertname=alertname, ticket_id=ticket)
+        return found[0] if found else None
+
+    try:
+        _wait_for(lambda: state("SlaWarning"), what="the early warning in Alertmanager")
+        assert state("SlaWarning")["status"]["state"] == "active"
+        assert state("SlaWarning")["labels"]["severity"] == "info"
+        _produce(topic_settings, _sla(ticket, "warning", now - 3))
+        _wait_for(
+            lambda: state("SlaAtRisk") and state("SlaWarning")["status"]["inhibitedBy"],
+            what="the early warning inhibited by the at-risk",
+        )
+        assert state("SlaWarning")["status"]["inhibitedBy"] == [state("SlaAtRisk")["fingerprint"]]
+        _produce(topic_settings, _sla(ticket, "breach", now - 1))
+        _wait_for(lambda: state("SlaBreach"), what="the breach in Alertmanager")
+        breach = state("SlaBreach")["fingerprint"]
+        _wait_for(
+            lambda: breach in state("SlaWarning")["status"]["inhibitedBy"],
+            what="the early warning inhibited by the breach",
+        )
+        assert state("SlaWarning")["status"]["state"] == "suppressed"
+        time.sleep(3.5)  # re-sends and group intervals
+        seen = receiver.seen(ticket)
+        assert ("billing-pager", "SlaBreach", "firing") in seen
+        # only the null receiver (wallboards, UI; a webhook here) ever gets it
+        assert {s[0] for s in seen if s[1] == "SlaWarning"} <= {"null"}, seen
+
+        settled = sla_settled(ticket, "first_response", time.time(), DIMS, "urgent", warned=[0.5])
+        _produce(topic_settings, *settled)
+        # the book drops an alert when its resolution is read, the counter moves once posted
+        _wait_for(
+            lambda: run.value("deskpulse_alerts_forwarded_total", status="resolved") == 3,
+            what="all three resolved",
+        )
+        assert len(run.fw.book) == 0
+        assert run.value("deskpulse_alerts_forwarded_total", status="firing") == 3
+        assert run.value("deskpulse_alerts_skipped_total", reason="not_firing") == 0
     finally:
         run.stop()
     assert run.error is None

@@ -216,7 +216,10 @@ def test_breach_reaches_the_pager_within_5s_of_the_deadline_once_and_inhibits_th
             ("SlaAtRisk", "resolved"),
             ("SlaBreach", "firing"),
             ("SlaBreach", "resolved"),
+            ("SlaWarning", "firing"),  # the 50 % level: never notified (severity info)
+            ("SlaWarning", "resolved"),
         ], kinds
+        assert not notified(receiver, "SlaWarning")
     finally:
         stop(w)
 

@@ -17,6 +17,7 @@ from alerting.records import (
     from_sla_event,
     sla_alert_id,
     sla_settled,
+    sla_warnings_resolved,
 )
 from alerting.sla import SlaEvent, SlaPolicy, TicketClock
 from consumers.alert_forwarder import AlertBook, add_arguments
@@ -123,6 +124,23 @@ def test_sla_kinds_are_strict():
         AlertRecord.from_dict({**d, "target": "ttr"})
 
 
+def test_sla_warning_kind_takes_the_early_warning_and_the_at_risk_only():
+    warning = _warning("T-1", 0.5).to_dict()
+    assert AlertRecord.from_dict(warning).alertname == "SlaWarning"
+    assert AlertRecord.from_dict({**warning, "alertname": "SlaAtRisk", "severity": "warning"})
+    with pytest.raises(
+        InvalidAlert, match="alertname: 'SlaBreach' must be SlaWarning or SlaAtRisk for kind"
+    ):
+        AlertRecord.from_dict({**warning, "alertname": "SlaBreach"})
+    # it never pages: no other severity than info
+    with pytest.raises(InvalidAlert, match="severity: 'critical' must be info for SlaWarning"):
+        AlertRecord.from_dict({**warning, "severity": "critical"})
+    with pytest.raises(InvalidAlert, match="level: <missing> is required for a firing"):
+        AlertRecord.from_dict({k: v for k, v in warning.items() if k != "level"})
+    with pytest.raises(InvalidAlert, match="level: 1.0 is only for sla_warning, a fraction"):
+        AlertRecord.from_dict({**warning, "level": 1.0})
+
+
 def test_invalid_record_makes_a_dead_letter_with_field_and_rule():
     exc = pytest.raises(InvalidAlert, AlertRecord.from_dict, anomaly(severity="loud")).value
     dead = dead_letter_record(b"{}", exc, topic="deskpulse.alerts", partition=3, offset=7)
@@ -184,10 +202,38 @@ def _clock_events(priority: str, replies_at: float | None) -> list[SlaEvent]:
     return events + clock.on_time(NOW - 3600 + 900)
 
 
-def test_urgent_ticket_without_reply_makes_at_risk_then_a_critical_breach():
+def _warning(ticket: str, level: float, target_seconds: float = 900.0) -> AlertRecord:
+    ev = SlaEvent("warning", "first_response", level, NOW, NOW, "urgent", target_seconds)
+    return from_sla_event(ticket, ev, DIMS)
+
+
+def test_urgent_ticket_without_reply_makes_a_warning_at_risk_then_a_critical_breach():
     records = [from_sla_event("T-9", ev, DIMS) for ev in _clock_events("urgent", None)]
-    warn50, at_risk, breach = records  # the 50 % warning makes no alert
-    assert warn50 is None
+    warn50, at_risk, breach = records
+    assert warn50.alertname == "SlaWarning" and warn50.severity == "info"
+    assert (warn50.kind, warn50.status) == ("sla_warning", "firing")
+    assert (
+        warn50.alert_id
+        == "sla:warning:50:first_response:T-9"
+        == sla_alert_id("sla_warning", "first_response", "T-9", 0.5)
+    )
+    assert (warn50.level, warn50.value, warn50.threshold) == (0.5, 450.0, 900.0)
+    assert warn50.since == warn50.ts == _iso(NOW - 3600 + 450)
+    assert warn50.summary == (
+        "Ticket T-9 (urgent, billing): first response 50% of the 15m target elapsed"
+    )
+    assert warn50.description == (
+        f"50% of the 15m first response target for urgent tickets had elapsed unmet at "
+        f"{_iso(NOW - 3600 + 450)}; 7m30s left to the deadline."
+    )
+    assert warn50.annotations()["runbook_url"] == "docs/runbooks.md#slawarning"
+    assert warn50.labels() == {
+        **breach.labels(),
+        "alertname": "SlaWarning",
+        "severity": "info",
+        "kind": "sla_warning",
+        "alert_id": "sla:warning:50:first_response:T-9",
+    }
     assert at_risk.alertname == "SlaAtRisk" and at_risk.severity == "warning"
     assert (
         at_risk.alert_id
@@ -229,16 +275,37 @@ def test_breach_severity_follows_priority(priority, severity):
 def test_met_resolves_the_at_risk_alert():
     events = _clock_events("urgent", replies_at=NOW - 3600 + 800)  # after 80 %, before 100 %
     records = [r for r in (from_sla_event("T-3", ev, DIMS) for ev in events) if r]
-    at_risk, met = records
+    _warn50, at_risk, met = records
     assert met.alert_id == at_risk.alert_id
     assert (met.status, met.alertname, met.value) == ("resolved", "SlaAtRisk", None)
     assert met.ts == _iso(NOW - 3600 + 800)
 
 
+def test_warnings_resolved_end_each_early_level_that_fired():
+    out = sla_warnings_resolved("T-3", "first_response", [0.25, 0.5], NOW, DIMS, "urgent")
+    assert [(r.alert_id, r.status, r.alertname, r.severity) for r in out] == [
+        ("sla:warning:25:first_response:T-3", "resolved", "SlaWarning", "info"),
+        ("sla:warning:50:first_response:T-3", "resolved", "SlaWarning", "info"),
+    ]
+    assert out[0].summary == "Ticket T-3: first response met" and out[0].ts == _iso(NOW)
+    assert sla_warnings_resolved("T-3", "first_response", [], NOW, DIMS, "urgent") == []
+
+
+def test_each_early_level_is_its_own_alert():
+    ids = {_warning("T-1", level).alert_id for level in (0.25, 0.5, 0.505, 1 / 3)}
+    assert ids == {
+        "sla:warning:25:first_response:T-1",
+        "sla:warning:50:first_response:T-1",
+        "sla:warning:50.5:first_response:T-1",
+        "sla:warning:33.3333:first_response:T-1",
+    }
+
+
 def test_at_risk_level_is_configurable():
     ev = SlaEvent("warning", "first_response", 0.5, NOW, NOW, "normal", 14400.0)
-    assert from_sla_event("T-1", ev, DIMS) is None
+    assert from_sla_event("T-1", ev, DIMS).alertname == "SlaWarning"
     rec = from_sla_event("T-1", ev, DIMS, at_risk_level=0.5)
+    assert rec.alertname == "SlaAtRisk" and rec.alert_id == "sla:at_risk:first_response:T-1"
     assert rec.level == 0.5 and rec.summary.endswith("50% of the 4h target elapsed")
 
 
@@ -249,6 +316,12 @@ def test_settled_resolves_breach_and_at_risk_of_that_target():
         ("sla:at_risk:resolution:T-4", "resolved"),
     ]
     assert out[0].severity == "critical" and out[0].team == "network"
+    # and the early warnings that fired
+    out = sla_settled("T-4", "resolution", NOW, {"team": "network"}, "high", warned=[0.5])
+    assert [(r.alertname, r.alert_id) for r in out[2:]] == [
+        ("SlaWarning", "sla:warning:50:resolution:T-4")
+    ]
+    assert out[2].summary == "Ticket T-4: resolution settled after its breach"
 
 
 def test_team_is_optional():

@@ -29,11 +29,12 @@ def test_shipped_config_is_the_generated_one():
 def test_amtool_check_config(amtool):
     out = amconfig.check(amconfig.SHIPPED)
     assert "SUCCESS" in out
-    assert "2 inhibit rules" in out
+    assert "3 inhibit rules" in out
     assert f"{len(amconfig.receiver_names())} receivers" in out
 
 
 SLA = {"kind": "sla_breach", "slice": "all", "ticket_id": "T-1", "target": "first_response"}
+EARLY = {**SLA, "kind": "sla_warning", "alert_id": "sla:warning:50:first_response:T-1"}
 
 
 def _a(alertname: str, severity: str, **labels) -> dict[str, str]:
@@ -46,6 +47,9 @@ def _a(alertname: str, severity: str, **labels) -> dict[str, str]:
         (_a("SlaBreach", "critical", team="billing", **SLA), "billing-pager"),
         (_a("SlaBreach", "warning", team="billing", **SLA), "billing-chat"),
         (_a("SlaAtRisk", "warning", team="network", **SLA), "network-chat"),
+        # early SLA warnings never notify: wallboards and the UI only
+        (_a("SlaWarning", "info", team="network", priority="urgent", **EARLY), "null"),
+        (_a("SlaWarning", "info", **EARLY), "null"),
         (_a("SlaBreach", "critical", team="nobody", **SLA), "desk-pager"),
         (_a("SlaBreach", "warning", **SLA), "desk-chat"),
         (_a("KpiAnomaly", "critical", team="logistics"), "logistics-pager"),
@@ -81,6 +85,12 @@ def test_inhibition_rules():
     assert {
         "source_matchers": ['alertname="SlaBreach"'],
         "target_matchers": ['alertname="SlaAtRisk"'],
+        "equal": ["ticket_id", "target"],
+    } in rules
+    # the at-risk and the breach silence the early warnings of the same ticket and target
+    assert {
+        "source_matchers": ['alertname=~"SlaAtRisk|SlaBreach"'],
+        "target_matchers": ['alertname="SlaWarning"'],
         "equal": ["ticket_id", "target"],
     } in rules
     crit = next(r for r in rules if r["source_matchers"] == ['severity="critical"'])

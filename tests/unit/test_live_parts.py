@@ -141,6 +141,24 @@ def test_sla_list_orders_by_deadline_and_settles():
     assert book.expire(now + 10 * 86400) == 2 and not book.sla  # nobody settled them
 
 
+def test_early_sla_warnings_are_not_counted_as_at_risk():
+    from alerting.records import from_sla_event, sla_warnings_resolved
+    from alerting.sla import SlaEvent
+
+    book = AlertState(max_age=86400)
+    now = time.time()
+    dims = {"team": "billing"}
+    warn = SlaEvent("warning", "first_response", 0.5, now - 60, now - 60, "high", 3600.0)
+    assert book.apply(from_sla_event("T1", warn, dims), now) == "ignored"
+    assert not book.sla and book.counts() == Counter()
+    # its resolution does not end the at-risk of the same ticket and target
+    t = rfc3339_utc(now - 30)
+    book.apply(_sla("sla_warning", "firing", "T1", since=t, ts=t), now)
+    ended = sla_warnings_resolved("T1", "first_response", [0.5], now, dims, "high")
+    assert book.apply(ended[0], now) == "ignored"
+    assert book.counts() == Counter({("at_risk", "billing", "high"): 1})
+
+
 def test_running_sums_are_exact_and_subtract_back_to_nothing():
     values = [0.1, 0.2, 0.3, 1e-17, 123456.789]
     total = 0

@@ -110,5 +110,5 @@ def test_record_runbooks_exist():
     from alerting.records import runbook_url
 
     anchors = _anchors()
-    for alertname in ("SlaAtRisk", "SlaBreach", "KpiAnomaly", "FeedbackAnomaly"):
+    for alertname in ("SlaWarning", "SlaAtRisk", "SlaBreach", "KpiAnomaly", "FeedbackAnomaly"):
         assert runbook_url(alertname).split("#", 1)[1] in anchors, alertname
