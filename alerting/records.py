@@ -482,35 +482,29 @@ def from_sla_event(
         if event.level is None:
             return None  # the clock always sets it
         elapsed = f"{event.level:.0%} of the {goal} {what} target for {event.priority} tickets"
-        if event.level < at_risk_level:
+        early = event.level < at_risk_level
+        if early:
             left = _human((1.0 - event.level) * event.target_seconds)
-            return _sla_record(
-                "SlaWarning",
-                "firing",
-                ticket_id,
-                event.target,
-                early_level=event.level,
-                severity="info",
-                since=due,
-                ts=at,
-                value=event.level * event.target_seconds,
-                level=event.level,
-                summary=f"{who}: {what} {event.level:.0%} of the {goal} target elapsed",
-                description=f"{elapsed} had elapsed unmet at {due}; {left} left to the deadline.",
-                **common,
-            )
+            summary = f"{who}: {what} {event.level:.0%} of the {goal} target elapsed"
+            description = f"{elapsed} had elapsed unmet at {due}; {left} left to the deadline."
+            extra = {"early_level": event.level}
+        else:
+            summary = f"{who}: {what} at risk, {event.level:.0%} of the {goal} target elapsed"
+            description = f"{elapsed} had elapsed unmet at {due}."
+            extra = {}
         return _sla_record(
-            "SlaAtRisk",
+            "SlaWarning" if early else "SlaAtRisk",
             "firing",
             ticket_id,
             event.target,
-            severity="warning",
+            severity="info" if early else "warning",
             since=due,
             ts=at,
             value=event.level * event.target_seconds,
             level=event.level,
-            summary=f"{who}: {what} at risk, {event.level:.0%} of the {goal} target elapsed",
-            description=f"{elapsed} had elapsed unmet at {due}.",
+            summary=summary,
+            description=description,
+            **extra,
             **common,
         )
     if event.kind == "breach":
