@@ -62,6 +62,11 @@ class KpiGauges:
             "SLA compliance of one target (first_response, resolution), 0-1",
             ["target"],
         )
+        self.breach_rate = g(
+            "deskpulse_kpi_sla_breach_rate_ratio",
+            "Of the SLA targets due in the window (by deadline), the share breached, 0-1",
+            ["target"],
+        )
         self.outcomes = g(
             "deskpulse_kpi_sla_outcomes", "SLA outcomes (met + breached) in the window"
         )
@@ -168,6 +173,8 @@ class KpiGauges:
         put(self.sla, ratio("sla_compliance"))
         put(self.sla_target, ratio("sla_compliance_first_response"), "first_response")
         put(self.sla_target, ratio("sla_compliance_resolution"), "resolution")
+        for target in ("first_response", "resolution"):
+            put(self.breach_rate, ratio(f"sla_breach_rate_{target}"), target)
         den = count("sla_compliance", "den")
         put(self.outcomes, den)
         put(self.breaches, den - count("sla_compliance", "num"))

@@ -25,6 +25,7 @@ ROWS = {
     "frt": {"value": 60.0, "count": 2, "sum": 120.0, "mean": 60.0, "p50": 50.0, "p90": 70.0},
     "sla_compliance": {"value": 0.75, "num": 3, "den": 4},
     "sla_compliance_first_response": {"value": 1.0, "num": 2, "den": 2},
+    "sla_breach_rate_resolution": {"value": 0.25, "num": 1, "den": 4},
     "csat": {"value": 50.0, "num": 1, "den": 2},
     "nps": {"value": -100.0, "num": -1, "den": 1},
     "negative_share": {"value": 0.5, "num": 1, "den": 2},
@@ -72,6 +73,8 @@ def test_gauges_follow_rows_and_leave_with_their_slice():
     assert value("deskpulse_kpi_first_responses", **sl) == 2
     assert value("deskpulse_kpi_sla_target_compliance_ratio", target="first_response", **sl) == 1
     assert value("deskpulse_kpi_sla_target_compliance_ratio", target="resolution", **sl) is None
+    assert value("deskpulse_kpi_sla_breach_rate_ratio", target="resolution", **sl) == 0.25
+    assert value("deskpulse_kpi_sla_breach_rate_ratio", target="first_response", **sl) is None
     assert value("deskpulse_kpi_responses", kind="nps", **sl) == 1
     assert value("deskpulse_kpi_responses", kind="ces", **sl) == 0
     assert value("deskpulse_kpi_fcr_ratio", **sl) is None  # nothing counted: no series
