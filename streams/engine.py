@@ -155,6 +155,8 @@ class Engine:
             if p not in assigned:
                 continue  # revoked meanwhile: the new owner reads these again
             st = await self._state(p)
+            for kind in {item[0] for item in items}:  # input: not idle (_hold)
+                self.busy[(p, kind)] = started
             stalled: set[str] = set()
             for kind, event, arrived in items:
                 msg = event.message
@@ -172,7 +174,6 @@ class Engine:
                     del self.seeked[(kind, p)]
                 if msg.offset >= st.next_offset[kind]:
                     self._apply(st, kind, msg, event.value)
-                    self.busy[(p, kind)] = started
                 self.unacked[p].append(event)
                 oldest = arrived if oldest is None else min(oldest, arrived)
             self.changed.add(p)
