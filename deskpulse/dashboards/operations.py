@@ -83,6 +83,17 @@ def _desk() -> list[dict]:
             "Resolution targets met among those met or breached in the window.",
             unit="percentunit", decimals=1, thresholds=RATIO_GOOD_HIGH,
         ),
+        stat(
+            "First responses due, breached", kpi("sla_breach_rate_ratio", target="first_response"),
+            "Of the first-response targets whose deadline fell in the window, the share breached "
+            "(met ones count at their deadline too, so a quiet hour is not all breaches).",
+            unit="percentunit", decimals=1, thresholds=RATIO_GOOD_LOW,
+        ),
+        stat(
+            "Resolutions due, breached", kpi("sla_breach_rate_ratio", target="resolution"),
+            "Of the resolution targets whose deadline fell in the window, the share breached.",
+            unit="percentunit", decimals=1, thresholds=RATIO_GOOD_LOW,
+        ),
     ]  # fmt: skip
 
 

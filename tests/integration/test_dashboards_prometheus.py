@@ -408,16 +408,17 @@ def test_every_panel_query_returns_data(observed):
         30, "the ingest service",
     )  # fmt: skip
     started = time.monotonic()
-    # the last two hours of a busy, understaffed desk (about 20,000 events) replayed at 2,000
-    # events/s, then on live; most resolved tickets answer a survey; surges of negative
-    # feedback about one product and one category in the last hour
+    # the last five hours of a busy, understaffed desk (about 50,000 events) replayed at 2,000
+    # events/s, then on live (five, so that resolution targets of 4 h fall due in the last
+    # hour); most resolved tickets answer a survey; surges of negative feedback about one
+    # product and one category in the last hour
     procs.start(
         "simulate", "simulate",
-        "--rate", "2000", "--history", "2h", "--duration", "240", "--seed", "11",
+        "--rate", "2000", "--history", "5h", "--duration", "240", "--seed", "11",
         "--tickets-per-day", "30000", "--staffing", "0.7", "--survey-rate", "0.9",
         "--late-rate", "0.01",
-        "--incidents", "negative_surge:start=+1h,duration=2h,share=0.7",
-        "--incidents", "negative_surge:category=hardware,start=+1h,duration=2h,share=0.7",
+        "--incidents", "negative_surge:start=+4h,duration=2h,share=0.7",
+        "--incidents", "negative_surge:category=hardware,start=+4h,duration=2h,share=0.7",
     )  # fmt: skip
     send_invalid_events(settings)
 

@@ -24,7 +24,8 @@ KPI_GAUGES = {
     for name in (
         "tickets backlog_tickets first_response_seconds first_responses resolution_seconds "
         "handle_seconds fcr_ratio reopen_ratio resolution_24h_ratio sla_compliance_ratio "
-        "sla_target_compliance_ratio sla_outcomes sla_breaches csat_ratio nps_score ces_score "
+        "sla_target_compliance_ratio sla_breach_rate_ratio sla_outcomes sla_breaches csat_ratio "
+        "nps_score ces_score "
         "responses comments negative_comment_ratio sentiment_score theme_lift "
         "sla_at_risk_tickets sla_breached_open_tickets"
     ).split()
