@@ -164,13 +164,16 @@ def to_events(records: list[dict]) -> list[dict]:
 
 
 def through_pipeline(bench: Bench, name: str, lines: list[bytes], plan: Plan) -> dict:
-    """The lines through workers and the watcher; the alert records and timings."""
+    """The lines through workers and the watcher; the alert records and timings. Consumes the
+    lines: the list is emptied once they are messages (a big desk's are gigabytes)."""
     messages = to_messages(lines, bench.settings.partitions, plan.batch)
+    n_lines, first_ts = len(lines), earliest_ts(lines)
+    lines.clear()
     with bench.topics(name) as settings, KpiWatch(settings) as watch:
         procs = start_workers(bench, settings, name, plan.workers)
         pump = None
         try:
-            warm_up(settings, watch, procs, earliest_ts(lines) - 3600)
+            warm_up(settings, watch, procs, first_ts - 3600)
             pump = _PumpThread(settings)
             pump.start()
             t0 = time.time()
@@ -186,12 +189,12 @@ def through_pipeline(bench: Bench, name: str, lines: list[bytes], plan: Plan) ->
             for p in procs:
                 stop(p)
     bench.log(
-        f"{name}: {len(lines):,} events applied in {t_applied - t0:.0f} s, "
+        f"{name}: {n_lines:,} events applied in {t_applied - t0:.0f} s, "
         f"watcher done {t_done - t_applied:.0f} s later; {len(records)} alert records"
     )
     return {
         "records": records,
-        "events": len(lines),
+        "events": n_lines,
         "applied_seconds": round(t_applied - t0, 1),
         "watcher_extra_seconds": round(t_done - t_applied, 1),
     }
