@@ -4,6 +4,7 @@
     deskpulse bench --quick               # small sizes (a few minutes)
     deskpulse bench --quick --only engine,raw --json out.json
     deskpulse bench alerts                # anomaly detection quality (~15 min): docs/bench-alerts.*
+    deskpulse bench alerts --tickets-per-day 20000 --workers 2   # (~1 h) bench-alerts-20000.*
     deskpulse bench alerts --quick        # one injected incident, a few days (about a minute)
 
 Sections (--only, comma-separated): raw (bare aiokafka consume + decode ceiling), pipeline (one
@@ -163,10 +164,15 @@ def _detection(settings, args) -> int:
         if getattr(args, k) is not None
     }  # fmt: skip
     plan = replace(plan, **custom)
-    default_docs = not args.quick and not custom
+    # the full plan writes the docs' report; at another desk size (and any number of workers,
+    # which changes nothing detected) it goes beside it as bench-alerts-<tickets a day>.*
+    default_docs = not args.quick and not (custom.keys() - {"tickets_per_day", "workers"})
+    name = "bench-alerts"
+    if default_docs and plan.tickets_per_day != detection.Plan().tickets_per_day:
+        name += f"-{plan.tickets_per_day:g}"
     out_dir = DOCS if default_docs else settings.state_dir / "bench"
-    json_out = args.json or out_dir / ("bench-alerts.json" if default_docs else "alerts.json")
-    md_out = args.markdown or out_dir / ("bench-alerts.md" if default_docs else "alerts.md")
+    json_out = args.json or out_dir / (f"{name}.json" if default_docs else "alerts.json")
+    md_out = args.markdown or out_dir / (f"{name}.md" if default_docs else "alerts.md")
     if not _stack_up(settings, ["alerts"]):
         return 2
     workdir = settings.state_dir / "bench" / f"alerts-{datetime.now(UTC):%Y%m%dT%H%M%S}"
