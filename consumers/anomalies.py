@@ -95,6 +95,7 @@ class AnomalyWatcher:
         self.best: dict[tuple, dict] = {}
         self.changed: set[int] = set()  # minutes republished since they were fed
         self.minutes: dict[int, dict[int, dict]] = {}  # minute -> partition -> slices
+        self.marks: dict[int, float] = {}  # partition -> its newest record's highest watermark
         self.closed = -math.inf  # event time up to which minutes are closed
 
     def add(self, value: dict) -> None:
@@ -108,15 +109,14 @@ class AnomalyWatcher:
         if value["kind"] == "minute":
             self.minutes.setdefault(value["minute"], {})[value["partition"]] = value["slices"]
             self.changed.add(value["minute"])
+        elif value["kind"] == "partition":
+            wm = [w for w in value["watermark"].values() if w is not None]
+            if wm:
+                self.marks[value["partition"]] = max(wm)
 
     def step(self) -> list:
         """Feed the closed minutes that changed, evaluate; the alert records to send."""
-        marks = []
-        for (kind, _p, _m), v in self.best.items():
-            if kind == "partition":
-                wm = [w for w in v["watermark"].values() if w is not None]
-                if wm:
-                    marks.append(max(wm))
+        marks = list(self.marks.values())  # kept by add(): best holds every minute too
         # A minute is complete only when every partition has passed it: until each has said
         # where it is, the ones not heard of may still hold any minute (records of different
         # partitions are read in no particular order).
