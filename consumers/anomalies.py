@@ -45,6 +45,19 @@ STREAM_METRICS = (
     "frt_breach",
     "ttr_breach",
 )
+# A KPI partition whose watermark runs this far ahead of the slowest one is paused: minutes are
+# held until every partition has passed them, and in a replay the partitions are read unevenly
+# (measured: 9 GB held reading 49 days of a 20,000-tickets/day desk). Above the longest window.
+AHEAD_SECONDS = 6 * 3600.0
+
+
+def to_pause(marks: dict[int, float], partitions: int, ahead: float = AHEAD_SECONDS) -> set[int]:
+    """The partitions to pause: those more than `ahead` past the slowest, once every partition
+    has a watermark (never the slowest: it is what the others wait for)."""
+    if len(marks) < partitions:
+        return set()
+    low = min(marks.values())
+    return {p for p, mark in marks.items() if mark - low > ahead}
 
 
 def metric_rows(fields: dict) -> list[tuple]:
@@ -207,7 +220,19 @@ class Pump:
                 n += 1
                 if r.value is not None:
                     self.watcher.add(orjson.loads(r.value))
+        self._flow()
         return n
+
+    def _flow(self) -> None:
+        """Pause the partitions running ahead (to_pause), resume the others."""
+        tps = {tp.partition: tp for tp in self.consumer.assignment()}
+        ahead = to_pause(self.watcher.marks, self.settings.partitions)
+        want = {tps[p] for p in ahead if p in tps}
+        paused = self.consumer.paused()
+        if want - paused:
+            self.consumer.pause(*(want - paused))
+        if paused - want:
+            self.consumer.resume(*(paused - want))
 
     def step(self) -> int:
         """Evaluate and send; how many alert records were sent (acknowledged)."""

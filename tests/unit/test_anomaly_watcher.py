@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from consumers.anomalies import AnomalyWatcher, metric_rows
+from consumers.anomalies import AHEAD_SECONDS, AnomalyWatcher, metric_rows, to_pause
 from deskpulse.settings import Settings
 
 DAY = 86400
@@ -68,6 +68,21 @@ def test_no_minute_is_fed_before_every_partition_has_reported():
                  "watermark": {"tickets": (m + 3) * 60.0, "surveys": None}})  # fmt: skip
     watcher.step()
     assert watcher.closed == (m + 3) * 60.0 and m not in watcher.changed
+
+
+def test_partitions_far_ahead_of_the_slowest_are_paused_once_every_one_has_reported():
+    h = 3600.0
+    assert to_pause({0: 0.0, 1: 10 * h}, partitions=3) == set()  # partition 2 unheard of
+    marks = {0: 100 * h, 1: 100 * h + AHEAD_SECONDS, 2: 101 * h + AHEAD_SECONDS, 3: 90 * h}
+    assert to_pause(marks, partitions=4) == {0, 1, 2}  # never the slowest (3)
+    marks[3] = 100 * h
+    assert to_pause(marks, partitions=4) == {2}
+    # the watcher keeps each partition's newest watermark as records arrive
+    watcher = AnomalyWatcher(Settings(partitions=2), max_age=10 * DAY, settle=0)
+    for seq, wm in ((1, 50.0), (3, 70.0), (2, 60.0)):  # seq 2 read last: older, ignored
+        watcher.add({"v": 1, "kind": "partition", "partition": 1, "epoch": 1, "seq": seq,
+                     "watermark": {"tickets": wm, "surveys": wm - 10}})  # fmt: skip
+    assert watcher.marks == {1: 70.0}
 
 
 def test_metric_rows_from_minute_fields():
