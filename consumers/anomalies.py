@@ -108,7 +108,7 @@ class AnomalyWatcher:
         self.best: dict[tuple, dict] = {}
         self.changed: set[int] = set()  # minutes republished since they were fed
         self.minutes: dict[int, dict[int, dict]] = {}  # minute -> partition -> slices
-        self.marks: dict[int, float] = {}  # partition -> its newest record's highest watermark
+        self.marks: dict[int, float] = {}  # partition -> how far its input has been read
         self.closed = -math.inf  # event time up to which minutes are closed
 
     def add(self, value: dict) -> None:
@@ -123,9 +123,14 @@ class AnomalyWatcher:
             self.minutes.setdefault(value["minute"], {})[value["partition"]] = value["slices"]
             self.changed.add(value["minute"])
         elif value["kind"] == "partition":
+            # a worker's hold (its topics' lowest watermark, idle ones left out); records
+            # without one (the offline engine, older workers): the highest watermark
             wm = [w for w in value["watermark"].values() if w is not None]
-            if wm:
-                self.marks[value["partition"]] = max(wm)
+            mark = value.get("hold")
+            if mark is None and wm:
+                mark = max(wm)
+            if mark is not None:
+                self.marks[value["partition"]] = mark
 
     def step(self) -> list:
         """Feed the closed minutes that changed, evaluate; the alert records to send."""

@@ -235,7 +235,8 @@ class Engine:
         now = time.monotonic()
         last = self.swept.get(p)
         sweep = last is None or now - last[0] >= SWEEP_SECONDS
-        st.evict(self._hold(st), tickets=sweep)
+        hold = self._hold(st)
+        st.evict(hold, tickets=sweep)
         if sweep:
             self.swept[p] = last = (now, st.open_tickets())
         if st.minutes.expired != expired:
@@ -243,6 +244,10 @@ class Engine:
         self.seqs[p] += 1
         meta = {"v": 1, "kind": "partition", "epoch": self.epochs[p], "seq": self.seqs[p]}
         meta.update(st.meta(open_tickets=last[1]))
+        # where the partition's input has been read to in event time (its topics' lowest
+        # watermark, idle topics left out): readers close minutes by it, not by the highest
+        # watermark, which the small surveys topic can put days ahead in a replay
+        meta["hold"] = hold if math.isfinite(hold) else None
         self.pending.append(
             await kpis.send(key=partition_key(p), value=orjson.dumps(meta), partition=p)
         )

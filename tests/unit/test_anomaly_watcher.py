@@ -83,6 +83,10 @@ def test_partitions_far_ahead_of_the_slowest_are_paused_once_every_one_has_repor
         watcher.add({"v": 1, "kind": "partition", "partition": 1, "epoch": 1, "seq": seq,
                      "watermark": {"tickets": wm, "surveys": wm - 10}})  # fmt: skip
     assert watcher.marks == {1: 70.0}
+    # a worker's hold wins over its highest watermark: a replay's surveys run days ahead
+    watcher.add({"v": 1, "kind": "partition", "partition": 1, "epoch": 1, "seq": 4,
+                 "watermark": {"tickets": 80.0, "surveys": 9 * DAY}, "hold": 80.0})  # fmt: skip
+    assert watcher.marks == {1: 80.0}
 
 
 def test_metric_rows_from_minute_fields():
