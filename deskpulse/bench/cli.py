@@ -4,7 +4,7 @@
     deskpulse bench --quick               # small sizes (a few minutes)
     deskpulse bench --quick --only engine,raw --json out.json
     deskpulse bench alerts                # anomaly detection quality (~15 min): docs/bench-alerts.*
-    deskpulse bench alerts --tickets-per-day 20000 --workers 2   # (~1 h) bench-alerts-20000.*
+    deskpulse bench alerts --tickets-per-day 20000 --workers 2   # 35 min, 22 GB RAM: *-20000.*
     deskpulse bench alerts --quick        # one injected incident, a few days (about a minute)
 
 Sections (--only, comma-separated): raw (bare aiokafka consume + decode ceiling), pipeline (one
