@@ -46,8 +46,8 @@ STREAM_METRICS = (
     "ttr_breach",
 )
 # A KPI partition whose watermark runs this far ahead of the slowest one is paused: minutes are
-# held until every partition has passed them, and in a replay the partitions are read unevenly
-# (measured: 9 GB held reading 49 days of a 20,000-tickets/day desk). Above the longest window.
+# held until every partition has passed them, and a replay reads the partitions unevenly, so
+# what is held would grow with the gap. Above the longest window.
 AHEAD_SECONDS = 6 * 3600.0
 
 
