@@ -22,6 +22,16 @@ class Health:
     detail: str
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id (a UUID, URL-safe base64) that does not start with '-': the
+    storage tool would read such an id as an option (Kafka's own Uuid.randomUuid avoids it
+    too; it failed one format in about 64)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -141,7 +151,7 @@ class Kafka(Service):
         if not (self.data / "meta.properties").exists():
             import subprocess
 
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster_id = kafka_cluster_id()
             log(f"formatting Kafka storage in {self.data}")
             argv = [
                 "java", "-cp", f"{self.libs}/*", *self._log_opts(),

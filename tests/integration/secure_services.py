@@ -8,19 +8,17 @@ and never touching it. Passwords are made per run; the files are readable by the
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import shutil
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from deskpulse.settings import Settings
-from deskpulse.stack.services import Kafka, Redis
+from deskpulse.stack.services import Kafka, Redis, kafka_cluster_id
 
 
 def free_port() -> int:
@@ -193,7 +191,7 @@ def start_secure_kafka(folder: Path, pki: Pki, user: str = "desk") -> SecureKafk
     java = ["java", "-Xmx384m", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{log4j}",
             "-cp", f"{libs}/*"]  # fmt: skip
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = kafka_cluster_id()
     _run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", server_props,
           "--add-scram", f"SCRAM-SHA-512=[name=broker,password={broker_password}]",
           "--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"],
