@@ -125,10 +125,9 @@ class AnomalyWatcher:
         elif value["kind"] == "partition":
             # a worker's hold (its topics' lowest watermark, idle ones left out); records
             # without one (the offline engine, older workers): the highest watermark
-            wm = [w for w in value["watermark"].values() if w is not None]
             mark = value.get("hold")
-            if mark is None and wm:
-                mark = max(wm)
+            if mark is None:
+                mark = max((w for w in value["watermark"].values() if w is not None), default=None)
             if mark is not None:
                 self.marks[value["partition"]] = mark
 
