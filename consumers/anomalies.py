@@ -51,13 +51,30 @@ STREAM_METRICS = (
 AHEAD_SECONDS = 6 * 3600.0
 
 
-def to_pause(marks: dict[int, float], partitions: int, ahead: float = AHEAD_SECONDS) -> set[int]:
-    """The partitions to pause: those more than `ahead` past the slowest, once every partition
-    has a watermark (never the slowest: it is what the others wait for)."""
-    if len(marks) < partitions:
+def to_pause(
+    marks: dict[int, float], partitions: int, ahead: float = AHEAD_SECONDS, idle=frozenset()
+) -> set[int]:
+    """The partitions to pause: those more than `ahead` past the slowest one that is not idle,
+    once every partition has been heard of (never the slowest: it is what the others wait for;
+    an idle one waits for nothing, however far behind its watermark is)."""
+    if len(marks.keys() | idle) < partitions:
         return set()
-    low = min(marks.values())
+    waiting = [mark for p, mark in marks.items() if p not in idle]
+    if not waiting:
+        return set()
+    low = min(waiting)
     return {p for p, mark in marks.items() if mark - low > ahead}
+
+
+def closing_mark(marks: dict[int, float], partitions: int, idle=frozenset()) -> float | None:
+    """The event time every partition has passed, or None while a partition has not been heard
+    of: the lowest watermark of the partitions that are not idle (an idle worker partition has
+    read all there is; waiting for its next event would stall every minute until then), or the
+    highest when all are idle (nothing is coming; a later event is a correction)."""
+    if len(marks.keys() | idle) < partitions or not marks:
+        return None
+    waiting = [mark for p, mark in marks.items() if p not in idle]
+    return min(waiting) if waiting else max(marks.values())
 
 
 def metric_rows(fields: dict) -> list[tuple]:
@@ -109,6 +126,7 @@ class AnomalyWatcher:
         self.changed: set[int] = set()  # minutes republished since they were fed
         self.minutes: dict[int, dict[int, dict]] = {}  # minute -> partition -> slices
         self.marks: dict[int, float] = {}  # partition -> how far its input has been read
+        self.idle: set[int] = set()  # partitions whose worker said all their topics are idle
         self.closed = -math.inf  # event time up to which minutes are closed
 
     def add(self, value: dict) -> None:
@@ -130,17 +148,22 @@ class AnomalyWatcher:
                 mark = max((w for w in value["watermark"].values() if w is not None), default=None)
             if mark is not None:
                 self.marks[value["partition"]] = mark
+            if value.get("idle"):
+                self.idle.add(value["partition"])
+            else:
+                self.idle.discard(value["partition"])
 
     def step(self) -> list:
         """Feed the closed minutes that changed, evaluate; the alert records to send."""
-        marks = list(self.marks.values())  # kept by add(): best holds every minute too
         # A minute is complete only when every partition has passed it: until each has said
         # where it is, the ones not heard of may still hold any minute (records of different
-        # partitions are read in no particular order).
-        if len(marks) < self.settings.partitions:
+        # partitions are read in no particular order). Marks are kept by add(): scanning
+        # self.best would visit every held minute too.
+        mark = closing_mark(self.marks, self.settings.partitions, self.idle)
+        if mark is None:
             return []
-        newest = max(marks)
-        self.closed = max(self.closed, min(marks) - self.settle)
+        newest = max(self.marks.values())
+        self.closed = max(self.closed, mark - self.settle)
         last = math.floor(self.closed / 60) - 1  # the last minute that ended by `closed`
         for minute in sorted(m for m in self.changed if m <= last):
             self.changed.discard(minute)
@@ -230,7 +253,7 @@ class Pump:
     def _flow(self) -> None:
         """Pause the partitions running ahead (to_pause), resume the others."""
         tps = {tp.partition: tp for tp in self.consumer.assignment()}
-        ahead = to_pause(self.watcher.marks, self.settings.partitions)
+        ahead = to_pause(self.watcher.marks, self.settings.partitions, idle=self.watcher.idle)
         want = {tps[p] for p in ahead if p in tps}
         paused = self.consumer.paused()
         if want - paused:

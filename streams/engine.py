@@ -86,6 +86,10 @@ class Engine:
         # (partition, kind) -> when that topic last had input, or unread messages, or an
         # unknown high-water mark (monotonic): a topic idle since long enough holds no minutes
         self.busy: dict[tuple[int, str], float] = {}
+        # partition -> whether its last partition record said idle: a partition that goes idle
+        # (or busy again) without input is published by the tick, so that readers waiting for
+        # every partition leave it out (the anomaly watcher would otherwise wait for its next event)
+        self.idle_sent: dict[int, bool] = {}
         self._counts = {
             (k, o): metrics.events.labels(k, o)
             for k in KINDS
@@ -106,6 +110,7 @@ class Engine:
                 self._watch()
                 await self._flush()
                 await self._sla_alerts()
+                await self._publish_idle()
                 if (
                     time.monotonic() - self.last_checkpoint
                     >= self.settings.checkpoint_interval_seconds
@@ -248,6 +253,8 @@ class Engine:
         # watermark, idle topics left out): readers close minutes by it, not by the highest
         # watermark, which the small surveys topic can put days ahead in a replay
         meta["hold"] = hold if math.isfinite(hold) else None
+        # every topic idle: nothing is coming, readers need not wait for this partition
+        meta["idle"] = self.idle_sent[p] = not self._active(p)
         self.pending.append(
             await kpis.send(key=partition_key(p), value=orjson.dumps(meta), partition=p)
         )
@@ -275,6 +282,18 @@ class Engine:
                 if behind is not None:
                     self.metrics.lag.labels(kind, str(p)).set(behind)
 
+    async def _publish_idle(self) -> None:
+        """A partition record for each partition held whose idleness changed without input."""
+        for p, st in list(self.states.items()):
+            if p not in self.revoked and self.idle_sent.get(p) != (not self._active(p)):
+                await self._publish(st)
+
+    def _active(self, p: int) -> list[str]:
+        """The partition's topics not idle: input, unread messages or an unknown high-water
+        mark within the last IDLE_SECONDS (_watch)."""
+        now = time.monotonic()
+        return [k for k in KINDS if now - self.busy.get((p, k), now) < IDLE_SECONDS]
+
     def _hold(self, st: PartitionState) -> float:
         """The event time before which minutes may be evicted: the lowest watermark of the
         partition's topics, leaving out a topic that is idle: no input, caught up by a fresh
@@ -285,14 +304,10 @@ class Engine:
         the tickets in event time (a backfill, the catch-up after an outage), and its watermark
         would evict minutes that ticket events still come for. With every topic idle, the
         lowest watermark again: nothing comes in that needs room."""
-        hold = math.inf
-        active = False
-        now = time.monotonic()
-        for kind in KINDS:
-            if now - self.busy.get((st.partition, kind), now) < IDLE_SECONDS:
-                active = True
-                hold = min(hold, st.watermark[kind])
-        return hold if active else min(st.watermark.values())
+        active = self._active(st.partition)
+        if not active:
+            return min(st.watermark.values())
+        return min(st.watermark[kind] for kind in active)
 
     def _polled_ms(self, tp) -> float | None:
         """When the consumer last learned tp's high-water mark (epoch ms), if it knows."""
@@ -336,6 +351,7 @@ class Engine:
             self.busy.pop((p, kind), None)
         self.buffers.pop(p, None)
         self.unacked.pop(p, None)
+        self.idle_sent.pop(p, None)
         self.changed.discard(p)
 
     def _assigned(self) -> set[int]:

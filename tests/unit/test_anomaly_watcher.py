@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from consumers.anomalies import AHEAD_SECONDS, AnomalyWatcher, metric_rows, to_pause
+from consumers.anomalies import AHEAD_SECONDS, AnomalyWatcher, closing_mark, metric_rows, to_pause
 from deskpulse.settings import Settings
 
 DAY = 86400
@@ -87,6 +87,49 @@ def test_partitions_far_ahead_of_the_slowest_are_paused_once_every_one_has_repor
     watcher.add({"v": 1, "kind": "partition", "partition": 1, "epoch": 1, "seq": 4,
                  "watermark": {"tickets": 80.0, "surveys": 9 * DAY}, "hold": 80.0})  # fmt: skip
     assert watcher.marks == {1: 80.0}
+
+
+def _partition(p: int, seq: int, hold: float | None, idle: bool = False) -> dict:
+    wm = {"tickets": hold, "surveys": None}
+    return {"v": 1, "kind": "partition", "partition": p, "epoch": 1, "seq": seq,
+            "watermark": wm, "hold": hold, "idle": idle}  # fmt: skip
+
+
+def test_an_idle_partition_does_not_hold_minutes_back():
+    # a small desk at night: partition 1 has had no event for an hour; its worker says it is
+    # idle (caught up, no input), and the minutes close by the partitions still reading
+    watcher = AnomalyWatcher(Settings(partitions=3), max_age=10 * DAY, settle=60)
+    m = T0 // 60
+    watcher.add(minute_record(m, {"network": 2}))
+    watcher.add(_partition(0, 1, (m + 10) * 60.0))
+    watcher.add(_partition(1, 1, (m - 60) * 60.0))
+    watcher.add(_partition(2, 1, (m + 12) * 60.0))
+    watcher.step()
+    assert watcher.closed == (m - 60) * 60.0 - 60 and m in watcher.changed  # busy: it waits
+    watcher.add(_partition(1, 2, (m - 60) * 60.0, idle=True))
+    watcher.step()
+    assert watcher.closed == (m + 10) * 60.0 - 60 and m not in watcher.changed
+    # its next event makes it busy again; what it publishes for closed minutes is fed again
+    watcher.add(minute_record(m, {"network": 3}) | {"partition": 1})
+    watcher.add(_partition(1, 3, (m + 1) * 60.0))
+    assert m in watcher.changed
+    watcher.step()
+    assert watcher.closed == (m + 10) * 60.0 - 60 and m not in watcher.changed  # never back
+
+
+def test_closing_mark_and_pausing_leave_idle_partitions_out():
+    h = 3600.0
+    assert closing_mark({0: 5 * h}, partitions=2) is None  # partition 1 unheard of
+    assert closing_mark({0: 5 * h}, partitions=2, idle={1}) == 5 * h  # idle, no watermark yet
+    assert closing_mark({0: 5 * h, 1: 1 * h}, partitions=2) == 1 * h
+    assert closing_mark({0: 5 * h, 1: 1 * h}, partitions=2, idle={1}) == 5 * h
+    assert closing_mark({0: 5 * h, 1: 1 * h}, partitions=2, idle={0, 1}) == 5 * h  # all idle
+    assert closing_mark({}, partitions=1, idle={0}) is None  # nothing read anywhere yet
+    # a partition idle for a night does not pause the ones that are reading
+    marks = {0: 100 * h, 1: 100.5 * h, 2: 90 * h}
+    assert to_pause(marks, partitions=3) == {0, 1}
+    assert to_pause(marks, partitions=3, idle={2}) == set()
+    assert to_pause(marks | {1: 100 * h + AHEAD_SECONDS + 1}, partitions=3, idle={2}) == {1}
 
 
 def test_metric_rows_from_minute_fields():

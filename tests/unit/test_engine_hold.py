@@ -69,6 +69,7 @@ def _engine():
     st.watermark.update(tickets=10 * DAY, surveys=14 * DAY)  # surveys days ahead
     st.next_offset.update(tickets=500, surveys=40)
     engine.states[0] = st
+    engine.epochs[0] = 1
     return engine, kafka, st
 
 
@@ -118,3 +119,47 @@ def test_with_every_topic_idle_the_lowest_watermark_holds():
     assert engine._hold(st) == 10 * DAY
     st.watermark["tickets"] = 15 * DAY  # now the surveys are behind: they hold
     assert engine._hold(st) == 14 * DAY
+
+
+class _Topic:
+    """A KPI topic that keeps what is sent."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    async def send(self, key, value, partition):
+        import orjson
+
+        self.sent.append(orjson.loads(value))
+        return None
+
+
+def test_a_partition_going_idle_or_busy_without_input_is_published_by_the_tick():
+    """Readers that wait for every partition (the anomaly watcher) leave an idle one out; it
+    must say so without waiting for its next event, which on a small desk may be an hour away."""
+    import asyncio
+
+    engine, kafka, st = _engine()
+    kpis = engine.topics["kpis"] = _Topic()
+    kafka.high = {"tickets": 500, "surveys": 40}  # caught up
+    kafka.polled = time.time() * 1000
+    _idle_since(engine, IDLE_SECONDS - 5, "tickets", "surveys")
+    engine._watch()
+    asyncio.run(engine._publish_idle())
+    assert [r["idle"] for r in kpis.sent if r["kind"] == "partition"] == [False]
+    asyncio.run(engine._publish_idle())  # nothing changed: nothing sent
+    assert len(kpis.sent) == 1
+    _idle_since(engine, IDLE_SECONDS + 1, "tickets", "surveys")
+    engine._watch()
+    asyncio.run(engine._publish_idle())
+    assert kpis.sent[-1]["idle"] is True and kpis.sent[-1]["hold"] == 10 * DAY
+    kafka.high["tickets"] = 520  # new messages: busy again at the next tick
+    engine._watch()
+    asyncio.run(engine._publish_idle())
+    assert kpis.sent[-1]["idle"] is False and len(kpis.sent) == 3
+    engine.revoked.add(0)  # a revoked partition is never written again
+    _idle_since(engine, IDLE_SECONDS + 1, "tickets", "surveys")
+    kafka.high["tickets"] = 500
+    engine._watch()
+    asyncio.run(engine._publish_idle())
+    assert len(kpis.sent) == 3
