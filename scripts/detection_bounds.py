@@ -8,7 +8,9 @@ incidents run) give, per incident slice, the rate of the items the incident chan
 usual share. An incident of the default magnitude (deskpulse.simulator.incidents.KINDS) changes
 that share (or rate) in a known way; a likelihood-ratio test that knows the baseline and the
 incident exactly needs n items for a 5-sigma opening, n = 25 / (2 KL) with KL the Kullback-Leibler
-divergence per item. The time to collect them, plus the cohort's age, is the bound: a real detector
+divergence per item. The time to collect them, plus the cohort's age, is the bound (items seen at
+several ages, as the staged response cohorts: each stage's information accrues from its age on,
+and the bound is when their sum reaches 5 sigma): a real detector
 also pays for not knowing the magnitude or the start (it scans windows), for over-dispersion and
 for testing hundreds of series at once. The median over the slices `auto` draws (weighted as it
 draws them) is printed per kind and desk size. docs/anomaly.md ("Limits") quotes the output.
@@ -68,9 +70,12 @@ def weighted_median(values: list[float], weights: list[float]) -> float:
     return pairs[-1][0]
 
 
-def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float, float, float]]]:
-    """Per kind and slice: (weight, minutes of cohort age, KL per business minute) at the
-    simulated size; the minutes to 5 sigma scale with 1 / size."""
+STAGES = (1, 2, 4, 8, 16, 32, 64)  # minutes: the staged response cohorts
+
+
+def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float, list]]]:
+    """Per kind and slice: (weight, [(minutes of cohort age, KL per business minute)]) at the
+    simulated size, one pair per cohort age the test uses."""
     created = tk[tk["type"] == "created"].drop_duplicates("ticket_id").set_index("ticket_id")
     hours = business(created["ts"], tz)
     minutes = pd.Series(pd.date_range(created["ts"].min(), created["ts"].max(), freq="min"))
@@ -79,7 +84,9 @@ def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float
     replies = tk[tk["type"].isin(["agent_reply", "resolved", "closed"])]
     first = replies.groupby("ticket_id")["ts"].min()
     frt = (first.reindex(biz.index) - biz["ts"]).dt.total_seconds()
-    out: dict[str, list] = {k: [] for k in KINDS} | {"sla_storm, 30-minute cohort": []}
+    staged = "response_degradation, cohorts at " + ", ".join(map(str, STAGES)) + " min"
+    out: dict[str, list] = {k: [] for k in KINDS}
+    out |= {staged: [], "sla_storm, 30-minute cohort": []}
 
     def shares(dim: str) -> dict[str, float]:
         s = created[dim].value_counts(normalize=True)
@@ -91,7 +98,7 @@ def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float
     for c, wc in cat.items():
         for g, wg in reg.items():
             rate = ((biz["category"] == c) & (biz["region"] == g)).sum() / span_min
-            out["volume_spike"].append((wc * wg, 0.0, rate * (r * math.log(r) - r + 1)))
+            out["volume_spike"].append((wc * wg, [(0.0, rate * (r * math.log(r) - r + 1))]))
     # response degradation: 4x first response of a team; the share unanswered at 1 minute
     # (stretched: unanswered at 1 minute = unanswered at 15 s now); SLA storm: 70 % of the
     # team's new tickets answered after their target (unanswered at 1 minute for sure)
@@ -102,11 +109,12 @@ def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float
         rate = len(t) / span_min
         p0 = float((t > 60).mean())
         p1 = float((t > 60 / f).mean())
-        out["response_degradation"].append((w, 1.0, rate * kl(p1, p0)))
+        out["response_degradation"].append((w, [(1.0, rate * kl(p1, p0))]))
+        out[staged].append((w, _stages(t, f, rate)))
         late0 = float((t > 1800).mean())  # the 30-minute cohort sees a storm sooner
-        out["sla_storm"].append((w, 1.0, rate * kl(p0 + share * (1 - p0), p0)))
+        out["sla_storm"].append((w, [(1.0, rate * kl(p0 + share * (1 - p0), p0))]))
         late1 = late0 + share * (1 - late0)
-        out["sla_storm, 30-minute cohort"].append((w, 30.0, rate * kl(late1, late0)))
+        out["sla_storm, 30-minute cohort"].append((w, [(30.0, rate * kl(late1, late0))]))
     # negative surge: a product's surveys answered twice as often (Poisson), 70 % of them made
     # negative
     s = sv[sv["ticket_id"].notna() & business(sv["ts"], tz)].copy()
@@ -119,8 +127,34 @@ def bounds(tk: pd.DataFrame, sv: pd.DataFrame, tz) -> dict[str, list[tuple[float
         rate = len(sp) / span_min
         p0 = float(sp["negative"].mean()) if len(sp) else 0.0
         more = rate * (2 * math.log(2) - 1)  # the doubled rate itself
-        out["negative_surge"].append((w, 0.0, 2 * rate * kl(p0 + share * (1 - p0), p0) + more))
+        out["negative_surge"].append((w, [(0.0, 2 * rate * kl(p0 + share * (1 - p0), p0) + more)]))
     return out
+
+
+def _stages(t, f: float, rate: float) -> list[tuple[float, float]]:
+    """The whole first-response distribution, as cohorts at each of STAGES: at age a_j, of the
+    tickets still waiting at a_(j-1), the share still waiting (conditionally independent
+    binomials: their KLs add). Under a stretch f a ticket waits at age a as it did at a / f."""
+    out, prev = [], 0.0
+    for a in STAGES:
+        s = a * 60.0
+        r0, r1 = float((t > prev).mean()), float((t > prev / f).mean())
+        q0, q1 = float((t > s).mean()) / r0, float((t > s / f).mean()) / r1
+        out.append((float(a), rate * r1 * kl(q1, q0)))
+        prev = s
+    return out
+
+
+def minutes_to_5_sigma(stages: list[tuple[float, float]], scale: float) -> float:
+    """When the information of the stages, each accruing from its age on, reaches Z2 / 2."""
+    if sum(k for _a, k in stages) <= 0:
+        return math.inf
+    lo, hi = 0.0, 1e6
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        got = scale * sum(k * max(0.0, mid - a) for a, k in stages)
+        lo, hi = (mid, hi) if got < Z2 / 2 else (lo, mid)
+    return hi
 
 
 def main() -> int:
@@ -139,8 +173,8 @@ def main() -> int:
         cells = []
         for size in sizes:
             scale = size / args.tickets_per_day
-            mins = [age + Z2 / (2 * k * scale) if k > 0 else math.inf for _w, age, k in rows]
-            cells.append(f"{weighted_median(mins, [w for w, *_ in rows]):.1f}")
+            mins = [minutes_to_5_sigma(stages, scale) for _w, stages in rows]
+            cells.append(f"{weighted_median(mins, [w for w, _ in rows]):.1f}")
         print(f"| {kind} | " + " | ".join(cells) + " |")
     print(orjson.dumps({"simulated": {"days": args.days, "tickets_per_day": args.tickets_per_day,
                                       "seed": args.seed}}).decode())  # fmt: skip
