@@ -163,3 +163,56 @@ class KpiFeed:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class AlertFeed:
+    """Reads the alerts topic from its end: a tally of the alerts that fired (SLA warnings and
+    breaches by the workers, anomalies by the watcher) and each anomaly as it opens, with its
+    cause: what the forwarder sends on to Alertmanager."""
+
+    def __init__(self, settings: Settings):
+        self.consumer = KafkaConsumer(
+            settings.topic("alerts"),
+            **settings.kafka_client_config(),
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        self.fired: collections.Counter[str] = collections.Counter()
+        self.news: list[str] = []  # anomaly lines not printed yet
+
+    def poll(self, timeout_ms: int = 100) -> int:
+        from alerting.records import AlertRecord
+
+        got = 0
+        for records in self.consumer.poll(timeout_ms=timeout_ms, max_records=5000).values():
+            for r in records:
+                if r.value is None:
+                    continue
+                try:
+                    rec = AlertRecord.from_json(r.value)
+                except ValueError:  # InvalidAlert too
+                    continue  # the forwarder dead-letters it; a view only skips it
+                got += 1
+                if rec.status != "firing":
+                    continue
+                self.fired[rec.alertname] += 1
+                if rec.kind == "anomaly":
+                    self.news.append(anomaly_line(rec))
+        return got
+
+    def lines(self) -> list[str]:
+        """New anomaly lines, then the tally."""
+        self.poll()
+        out, self.news = self.news, []
+        tally = ", ".join(f"{name} {n}" for name, n in sorted(self.fired.items())) or "none yet"
+        return [*out, f"alerts fired: {tally}"]
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def anomaly_line(rec) -> str:
+    causes = ", ".join(f"{c['dimension']}={c['value']}" for c in rec.to_dict().get("cause", []))
+    line = f"ANOMALY {rec.severity}: {rec.summary}"
+    return f"{line} (cause: {causes})" if causes else line

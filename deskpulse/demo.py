@@ -1,9 +1,12 @@
 """Bring the local stack up, run a simulated desk into it, and show the desk live: a stream
 worker, the live state in Redis (`deskpulse live`) and the wallboard (`deskpulse wallboard`,
-its URL is printed), plus a line in the terminal every 2 s.
+its URL is printed), the anomaly watcher (`deskpulse anomalies`) and the alert forwarder
+(`deskpulse alerts forward`: SLA breaches and anomalies reach Alertmanager), plus lines in the
+terminal every 2 s.
 
 The stack keeps running afterwards (`deskpulse stack down` stops it); the simulator, the worker,
-the live consumer and the wallboard stop with the demo.
+the live consumer, the wallboard, the watcher and the forwarder stop with the demo. Anomalies
+need a day of history learnt before they are scored (`--history 2d` shows them sooner).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def _banner(settings, logs, wallboard: str) -> str:
             f" {settings.topic('surveys')}",
             f"  Redis          {settings.redis_url}",
             f"  logs           {logs}/simulate.log, {logs}/worker.log, {logs}/live.log,"
+            f" {logs}/anomalies.log, {logs}/alerts.log,"
             f" {logs}/wallboard.log",
             "Below: the live desk, every 2 s. Ctrl-C stops the simulator;"
             " `deskpulse stack down` stops the stack.",
@@ -65,7 +69,7 @@ def _banner(settings, logs, wallboard: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.terminal import KpiFeed, TopicFeed
+    from consumers.terminal import AlertFeed, KpiFeed, TopicFeed
     from deskpulse.stack import Stack, StackError
 
     settings = get_settings()
@@ -77,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
 
     feed = TopicFeed(settings)
     kpis = KpiFeed(settings)
+    alerts = AlertFeed(settings)
     feed.poll(100)  # join the topics at their ends before events start flowing
+    alerts.poll(100)
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = {"worker": _start([sys.executable, "-m", "deskpulse.cli", "worker"], logs)}
@@ -86,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     port = _free_port(settings.wallboard_host, settings.wallboard_port)
     argv = [sys.executable, "-m", "deskpulse.cli", "wallboard", "--port", str(port)]
     procs["wallboard"] = _start(argv, logs)
+    # anomalies on the live KPIs, and every alert record (SLA and anomaly) on to Alertmanager
+    procs["anomalies"] = _start([sys.executable, "-m", "deskpulse.cli", "anomalies"], logs)
+    procs["forward"] = _start([sys.executable, "-m", "deskpulse.cli", "alerts", "forward"], logs)
     wallboard = f"http://{settings.wallboard_host}:{port}/"
     argv = [
         sys.executable, "-m", "deskpulse.cli", "simulate",
@@ -107,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
             feed.run(seconds=2.0, out=lambda line: print(line, flush=True))
             kpis.drain()
             print(kpis.line(), flush=True)
+            for line in alerts.lines():
+                print(line, flush=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -119,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 proc.kill()
         feed.close()
         kpis.close()
+        alerts.close()
     return 0
 
 
