@@ -6,7 +6,7 @@ terminal every 2 s.
 
 The stack keeps running afterwards (`deskpulse stack down` stops it); the simulator, the worker,
 the live consumer, the wallboard, the watcher and the forwarder stop with the demo. Anomalies
-need a day of history learnt before they are scored (`--history 2d` shows them sooner).
+need a day of history learnt before they are scored (`--history 2d` learns it first).
 """
 
 from __future__ import annotations
