@@ -182,6 +182,14 @@ class AnomalyWatcher:
         self._forget(last)
         return out
 
+    def behind(self) -> float | None:
+        """Event time from the newest partition's watermark back to where minutes are closed:
+        about --settle while every partition keeps up; it grows while a partition that is not
+        idle stops (its worker gone, its input stuck) and every minute waits for it."""
+        if not self.marks or not math.isfinite(self.closed):
+            return None
+        return max(self.marks.values()) - self.closed
+
     def themes(self, slice_: str, since: float, until: float) -> list:
         key = "all=all" if slice_ == "all" else slice_
         counter = None
@@ -227,12 +235,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class Pump:
     """The watcher between Kafka topics: KPI records in, alert records out."""
 
-    def __init__(self, settings: Settings, watcher: AnomalyWatcher, sent=None):
+    def __init__(self, settings: Settings, watcher: AnomalyWatcher, sent=None, behind=None):
         from kafka import KafkaConsumer, KafkaProducer
 
         self.settings = settings
         self.watcher = watcher
         self.sent = sent  # a Counter labelled (status, metric), or None
+        self.behind = behind  # a Gauge, or None
         self.consumer = KafkaConsumer(
             settings.topic("kpis"), **settings.kafka_client_config(),
             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
@@ -264,6 +273,9 @@ class Pump:
     def step(self) -> int:
         """Evaluate and send; how many alert records were sent (acknowledged)."""
         recs = self.watcher.step()
+        lag = self.watcher.behind()
+        if self.behind is not None and lag is not None:
+            self.behind.set(lag)
         for rec in recs:
             self.producer.send(self.settings.topic("alerts"), key=rec.alert_id.encode(),
                                value=rec.to_json())  # fmt: skip
@@ -286,7 +298,7 @@ class Pump:
 
 
 def run(args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client import CollectorRegistry, Counter, Gauge
 
     from deskpulse.metrics import serve_metrics
 
@@ -294,9 +306,15 @@ def run(args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     sent = Counter("deskpulse_anomaly_alerts", "Anomaly alert records sent", ["status", "metric"],
                    registry=registry)  # fmt: skip
+    behind = Gauge(
+        "deskpulse_anomaly_behind_seconds",
+        "Event time from the newest partition's watermark back to the last closed minute",
+        registry=registry,
+    )
     if not args.no_metrics:
         serve_metrics("anomalies", settings, registry)
-    pump = Pump(settings, AnomalyWatcher(settings, max_age=args.max_age, settle=args.settle), sent)
+    watcher = AnomalyWatcher(settings, max_age=args.max_age, settle=args.settle)
+    pump = Pump(settings, watcher, sent, behind)
     end = None if args.duration is None else time.monotonic() + args.duration
     mark = time.monotonic()
     try:

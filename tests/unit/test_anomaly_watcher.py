@@ -104,11 +104,14 @@ def test_an_idle_partition_does_not_hold_minutes_back():
     watcher.add(_partition(0, 1, (m + 10) * 60.0))
     watcher.add(_partition(1, 1, (m - 60) * 60.0))
     watcher.add(_partition(2, 1, (m + 12) * 60.0))
+    assert watcher.behind() is None  # nothing closed yet
     watcher.step()
     assert watcher.closed == (m - 60) * 60.0 - 60 and m in watcher.changed  # busy: it waits
+    assert watcher.behind() == 72 * 60 + 60
     watcher.add(_partition(1, 2, (m - 60) * 60.0, idle=True))
     watcher.step()
     assert watcher.closed == (m + 10) * 60.0 - 60 and m not in watcher.changed
+    assert watcher.behind() == 2 * 60 + 60  # partition 2's watermark is the newest
     # its next event makes it busy again; what it publishes for closed minutes is fed again
     watcher.add(minute_record(m, {"network": 3}) | {"partition": 1})
     watcher.add(_partition(1, 3, (m + 1) * 60.0))
