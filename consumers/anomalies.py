@@ -49,6 +49,9 @@ STREAM_METRICS = (
 # held until every partition has passed them, and a replay reads the partitions unevenly, so
 # what is held would grow with the gap. Above the longest window.
 AHEAD_SECONDS = 6 * 3600.0
+# Idle partitions are left out of the minutes waited for only while the desk is live: its newest
+# watermark this close to the wall clock (idle_now).
+LIVE_SECONDS = 3600.0
 
 
 def to_pause(
@@ -153,13 +156,19 @@ class AnomalyWatcher:
             else:
                 self.idle.discard(value["partition"])
 
-    def step(self) -> list:
-        """Feed the closed minutes that changed, evaluate; the alert records to send."""
+    def step(self, read_up: set[int] | None = None, now: float | None = None) -> list:
+        """Feed the closed minutes that changed, evaluate; the alert records to send.
+
+        read_up: the KPI partitions read to their end (None: all). A partition's idle flag
+        counts only there: it is what its worker said last, and a replay's KPI topic holds
+        records from when the worker was idle before its input came, followed by what the
+        input gave (read behind its end, the flag would close minutes still to come). now:
+        the wall clock (idle_now)."""
         # A minute is complete only when every partition has passed it: until each has said
         # where it is, the ones not heard of may still hold any minute (records of different
         # partitions are read in no particular order). Marks are kept by add(): scanning
         # self.best would visit every held minute too.
-        mark = closing_mark(self.marks, self.settings.partitions, self.idle)
+        mark = closing_mark(self.marks, self.settings.partitions, self.idle_now(read_up, now))
         if mark is None:
             return []
         newest = max(self.marks.values())
@@ -181,6 +190,17 @@ class AnomalyWatcher:
             out.append(from_anomaly_event(ev))
         self._forget(last)
         return out
+
+    def idle_now(self, read_up: set[int] | None = None, now: float | None = None) -> set[int]:
+        """The partitions left out of the minutes waited for: idle as of the end of their KPI
+        partition (step), and only while the desk is live, its newest watermark within
+        LIVE_SECONDS of the wall clock. In a replay or a catch-up every partition has input
+        still to come, and the first records of one that was idle until then may be seconds of
+        wall time but hours of event time behind the others: it is waited for."""
+        now = time.time() if now is None else now
+        if not self.marks or max(self.marks.values()) < now - LIVE_SECONDS:
+            return set()
+        return set(self.idle) if read_up is None else self.idle & read_up
 
     def behind(self) -> float | None:
         """Event time from the newest partition's watermark back to where minutes are closed:
@@ -259,10 +279,21 @@ class Pump:
         self._flow()
         return n
 
+    def read_up(self) -> set[int]:
+        """The KPI partitions read to their high-water mark as of the last fetch (no broker
+        round trip; a partition never fetched is not)."""
+        out = set()
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None and self.consumer.position(tp) >= high:
+                out.add(tp.partition)
+        return out
+
     def _flow(self) -> None:
         """Pause the partitions running ahead (to_pause), resume the others."""
         tps = {tp.partition: tp for tp in self.consumer.assignment()}
-        ahead = to_pause(self.watcher.marks, self.settings.partitions, idle=self.watcher.idle)
+        idle = self.watcher.idle_now(self.read_up())
+        ahead = to_pause(self.watcher.marks, self.settings.partitions, idle=idle)
         want = {tps[p] for p in ahead if p in tps}
         paused = self.consumer.paused()
         if want - paused:
@@ -272,7 +303,7 @@ class Pump:
 
     def step(self) -> int:
         """Evaluate and send; how many alert records were sent (acknowledged)."""
-        recs = self.watcher.step()
+        recs = self.watcher.step(self.read_up())
         lag = self.watcher.behind()
         if self.behind is not None and lag is not None:
             self.behind.set(lag)

@@ -100,24 +100,42 @@ def test_an_idle_partition_does_not_hold_minutes_back():
     # idle (caught up, no input), and the minutes close by the partitions still reading
     watcher = AnomalyWatcher(Settings(partitions=3), max_age=10 * DAY, settle=60)
     m = T0 // 60
+    now = (m + 13) * 60.0  # live: the newest watermark a minute behind the wall clock
     watcher.add(minute_record(m, {"network": 2}))
     watcher.add(_partition(0, 1, (m + 10) * 60.0))
     watcher.add(_partition(1, 1, (m - 60) * 60.0))
     watcher.add(_partition(2, 1, (m + 12) * 60.0))
     assert watcher.behind() is None  # nothing closed yet
-    watcher.step()
+    watcher.step(now=now)
     assert watcher.closed == (m - 60) * 60.0 - 60 and m in watcher.changed  # busy: it waits
     assert watcher.behind() == 72 * 60 + 60
     watcher.add(_partition(1, 2, (m - 60) * 60.0, idle=True))
-    watcher.step()
+    watcher.step(now=now + 2 * DAY)  # a replay of that night: every partition is waited for
+    assert watcher.closed == (m - 60) * 60.0 - 60 and m in watcher.changed
+    watcher.step(now=now)
     assert watcher.closed == (m + 10) * 60.0 - 60 and m not in watcher.changed
     assert watcher.behind() == 2 * 60 + 60  # partition 2's watermark is the newest
     # its next event makes it busy again; what it publishes for closed minutes is fed again
     watcher.add(minute_record(m, {"network": 3}) | {"partition": 1})
     watcher.add(_partition(1, 3, (m + 1) * 60.0))
     assert m in watcher.changed
-    watcher.step()
+    watcher.step(now=now)
     assert watcher.closed == (m + 10) * 60.0 - 60 and m not in watcher.changed  # never back
+
+
+def test_an_idle_flag_counts_only_where_the_kpi_partition_was_read_to_its_end():
+    # a replay: the worker said partition 1 was idle before its input came; the watcher has
+    # read that record but not yet what followed it, so partition 1 still holds minutes back
+    watcher = AnomalyWatcher(Settings(partitions=2), max_age=10 * DAY, settle=0)
+    m = T0 // 60
+    watcher.add(minute_record(m, {"network": 2}))
+    watcher.add(_partition(0, 1, (m + 600) * 60.0))
+    watcher.add(_partition(1, 1, None, idle=True))
+    now = (m + 601) * 60.0
+    watcher.step(read_up={0}, now=now)
+    assert watcher.closed == float("-inf") and m in watcher.changed
+    watcher.step(read_up={0, 1}, now=now)  # read to its end: the flag is the worker's latest
+    assert watcher.closed == (m + 600) * 60.0 and m not in watcher.changed
 
 
 def test_closing_mark_and_pausing_leave_idle_partitions_out():
